@@ -1,0 +1,125 @@
+"""The ``PI_PAYMENTS`` settings dict, read at use time.
+
+``pi_settings.API_KEY`` reads ``settings.PI_PAYMENTS["API_KEY"]`` (or its default) the first time it
+is asked for and caches the answer until Django's ``setting_changed`` signal reports a change to
+``PI_PAYMENTS``, so ``override_settings`` and pytest-django's ``settings`` fixture work in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "PI_PAYMENTS"
+
+NETWORKS: dict[str, str] = {
+    "Pi Network": "https://api.mainnet.minepi.com",
+    "Pi Testnet": "https://api.testnet.minepi.com",
+}
+
+DEFAULTS: dict[str, Any] = {
+    "API_KEY": None,
+    "API_BASE_URL": "https://api.minepi.com",
+    "NETWORK": "Pi Testnet",
+    "HORIZON_URL": None,
+    "WALLET_PRIVATE_SEED": None,
+    "TIMEOUT": 10,
+    "MAX_RETRIES": 2,
+    "ME_CACHE_SECONDS": 60,
+    "APPROVAL_CHECK": None,
+    "VERIFY_TRANSACTIONS": True,
+    "CREATE_USERS": True,
+    "USER_MAPPER": None,
+    "A2U_RESUME_TIMEOUT": 600,
+}
+
+# Settings that may hold a dotted path to a callable, imported on first use.
+IMPORT_STRINGS = frozenset({"APPROVAL_CHECK", "USER_MAPPER"})
+
+# Settings whose value must never be shown in clear.
+SECRET_SETTINGS = frozenset({"API_KEY", "WALLET_PRIVATE_SEED"})
+
+
+def redact(secret: str | None) -> str:
+    """Return ``secret`` shortened to ``abcd…wxyz`` (or ``…`` when it is too short to hint at)."""
+    if not secret:
+        return ""
+    if len(secret) <= 12:
+        return "…"
+    return f"{secret[:4]}…{secret[-4:]}"
+
+
+class PiSettings:
+    """Attribute access to ``settings.PI_PAYMENTS`` merged over :data:`DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        """The project's ``PI_PAYMENTS`` dict, or an empty one."""
+        value = getattr(settings, SETTINGS_NAME, None) or {}
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"settings.{SETTINGS_NAME} must be a dict.")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown setting {SETTINGS_NAME}[{name!r}]")
+        if name not in self._cache:
+            value = self.user_settings.get(name, DEFAULTS[name])
+            if name in IMPORT_STRINGS and isinstance(value, str):
+                value = self._import(name, value)
+            self._cache[name] = value
+        return self._cache[name]
+
+    @staticmethod
+    def _import(name: str, dotted_path: str) -> Callable[..., Any]:
+        try:
+            imported: Callable[..., Any] = import_string(dotted_path)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"Could not import {dotted_path!r} for {SETTINGS_NAME}[{name!r}]: {exc}"
+            ) from exc
+        return imported
+
+    @property
+    def horizon_url(self) -> str:
+        """``HORIZON_URL`` when set, otherwise the Horizon server of ``NETWORK``."""
+        configured: str | None = self.HORIZON_URL
+        if configured:
+            return configured.rstrip("/")
+        return NETWORKS.get(self.NETWORK, NETWORKS["Pi Testnet"])
+
+    @property
+    def api_url(self) -> str:
+        """The Platform API root including ``/v2``."""
+        base: str = self.API_BASE_URL
+        return base.rstrip("/") + "/v2"
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings with every secret redacted, for display."""
+        shown: dict[str, Any] = {}
+        for name in DEFAULTS:
+            value = self.user_settings.get(name, DEFAULTS[name])
+            shown[name] = redact(value) if name in SECRET_SETTINGS and value else value
+        return shown
+
+    def reload(self) -> None:
+        """Forget cached values; the next access reads the settings again."""
+        self._cache.clear()
+
+
+pi_settings = PiSettings()
+
+
+@receiver(setting_changed)
+def _reload_pi_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        pi_settings.reload()

@@ -1,0 +1,184 @@
+"""Typed, immutable views of Pi Platform API answers.
+
+Parsing is tolerant: old answers lack ``from_address``, ``direction`` or ``network``, once carried
+``transaction`` inside ``status``, and new answers may add fields. Unknown fields are ignored, the
+full original JSON is kept in ``raw``, and amounts are :class:`~decimal.Decimal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+USER_TO_APP = "user_to_app"
+APP_TO_USER = "app_to_user"
+
+
+def parse_amount(value: Any) -> Decimal:
+    """Turn a JSON number or string into a Decimal; raise ``ValueError`` when it is not one."""
+    if isinstance(value, bool):
+        raise ValueError("amount must be a number")
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError(f"invalid amount {value!r}") from exc
+    if not amount.is_finite():
+        raise ValueError(f"invalid amount {value!r}")
+    return amount
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Parse Pi's ISO-8601 timestamps (``2022-05-14T22:59:27.102Z``); ``None`` when absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class TransactionDTO:
+    """The blockchain transaction Pi linked to a payment."""
+
+    txid: str
+    verified: bool = False
+    link: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any) -> TransactionDTO | None:
+        """Parse Pi's ``transaction`` object; ``None`` when no transaction is linked."""
+        if not isinstance(data, dict) or not data.get("txid"):
+            return None
+        return cls(
+            txid=str(data["txid"]), verified=bool(data.get("verified")), link=_str(data, "_link")
+        )
+
+
+@dataclass(frozen=True)
+class PaymentStatusDTO:
+    """The five status flags of a Pi payment."""
+
+    developer_approved: bool = False
+    transaction_verified: bool = False
+    developer_completed: bool = False
+    cancelled: bool = False
+    user_cancelled: bool = False
+
+    @classmethod
+    def from_json(cls, data: Any) -> PaymentStatusDTO:
+        """Parse Pi's ``status`` object, treating missing flags as false."""
+        if not isinstance(data, dict):
+            return cls()
+        return cls(
+            developer_approved=bool(data.get("developer_approved")),
+            transaction_verified=bool(data.get("transaction_verified")),
+            developer_completed=bool(data.get("developer_completed")),
+            cancelled=bool(data.get("cancelled")),
+            user_cancelled=bool(data.get("user_cancelled")),
+        )
+
+
+@dataclass(frozen=True)
+class PaymentDTO:
+    """A payment as Pi reports it (``GET /v2/payments/{id}`` and friends)."""
+
+    identifier: str
+    user_uid: str
+    amount: Decimal
+    memo: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    from_address: str = ""
+    to_address: str = ""
+    direction: str = USER_TO_APP
+    network: str = ""
+    created_at: datetime | None = None
+    status: PaymentStatusDTO = field(default_factory=PaymentStatusDTO)
+    transaction: TransactionDTO | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> PaymentDTO:
+        """Parse a PaymentDTO; raise ``ValueError`` when the identifier or amount is unusable."""
+        if not isinstance(data, dict) or not isinstance(data.get("identifier"), str):
+            raise ValueError("not a Pi payment object")
+        status_data = data.get("status")
+        transaction_data = data.get("transaction")
+        if transaction_data is None and isinstance(status_data, dict):
+            transaction_data = status_data.get("transaction")
+        metadata = data.get("metadata")
+        return cls(
+            identifier=data["identifier"],
+            user_uid=_str(data, "user_uid"),
+            amount=parse_amount(data.get("amount")),
+            memo=_str(data, "memo"),
+            metadata=metadata if isinstance(metadata, dict) else {},
+            from_address=_str(data, "from_address"),
+            to_address=_str(data, "to_address"),
+            direction=_str(data, "direction") or USER_TO_APP,
+            network=_str(data, "network"),
+            created_at=parse_datetime(data.get("created_at")),
+            status=PaymentStatusDTO.from_json(status_data),
+            transaction=TransactionDTO.from_json(transaction_data),
+            raw=data,
+        )
+
+    @property
+    def txid(self) -> str | None:
+        """The linked transaction's id, if any."""
+        return self.transaction.txid if self.transaction else None
+
+    @property
+    def has_verified_transaction(self) -> bool:
+        """Pi verified a transaction for this payment."""
+        return bool(
+            self.transaction and self.transaction.verified and self.status.transaction_verified
+        )
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Cancelled by the developer, Pi or the user."""
+        return self.status.cancelled or self.status.user_cancelled
+
+
+@dataclass(frozen=True)
+class UserDTO:
+    """The user behind an access token (``GET /v2/me``)."""
+
+    uid: str
+    username: str = ""
+    scopes: tuple[str, ...] = ()
+    valid_until: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> UserDTO:
+        """Parse a UserDTO; raise ``ValueError`` when it has no uid."""
+        if not isinstance(data, dict) or not isinstance(data.get("uid"), str) or not data["uid"]:
+            raise ValueError("not a Pi user object")
+        credentials = data.get("credentials")
+        credentials = credentials if isinstance(credentials, dict) else {}
+        scopes = credentials.get("scopes")
+        valid_until = credentials.get("valid_until")
+        expiry: datetime | None = None
+        if isinstance(valid_until, dict):
+            timestamp = valid_until.get("timestamp")
+            if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
+                expiry = datetime.fromtimestamp(timestamp, tz=UTC)
+            else:
+                expiry = parse_datetime(valid_until.get("iso8601"))
+        return cls(
+            uid=data["uid"],
+            username=_str(data, "username"),
+            scopes=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else (),
+            valid_until=expiry,
+            raw=data,
+        )

@@ -1,0 +1,14 @@
+"""Signals sent after a state change has been committed, exactly once per transition.
+
+Receivers get ``payment=`` (a :class:`~django_pi_payments.models.Payment`) or, for
+``pi_user_authenticated``, ``pi_user=`` (a :class:`~django_pi_payments.models.PiUser`). A shop
+fulfils an order on ``payment_completed``.
+"""
+
+from django.dispatch import Signal
+
+payment_approved = Signal()
+payment_completed = Signal()
+payment_cancelled = Signal()
+payment_refunded = Signal()
+pi_user_authenticated = Signal()
