@@ -151,7 +151,7 @@ fi
 
 pg createdb -h 127.0.0.1 -p "$PORT" -U postgres "$DBNAME"
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/$DBNAME"
-log "PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $NF}') ready: DATABASE_URL=$DATABASE_URL"
+log "PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}') ready: DATABASE_URL=$DATABASE_URL"
 
 set +e
 "$@"

@@ -67,12 +67,13 @@ EOF
 
 # PING over bash's /dev/tcp: no redis-cli needed.
 redis_ping() {
-    local reply=""
-    exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
-    printf 'PING\r\n' >&3
-    read -r -t 1 reply <&3 || true
-    exec 3<&- 3>&-
-    [[ "$reply" == +PONG* ]]
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'PING\r\n' >&3
+        reply=""
+        read -r -t 1 reply <&3 || true
+        [[ "$reply" == +PONG* ]]
+    ) 2>/dev/null
 }
 
 started=0

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 
-SECRET_KEY = "django-pi-payments-tests-not-a-secret"  # noqa: S105
+SECRET_KEY = "django-pi-payments-tests-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", "[::1]"]
 
@@ -94,11 +94,7 @@ def database_from_url(url: str | None) -> dict[str, Any]:
         return config
     if scheme == "sqlite":
         # sqlite:///relative/or/absolute/path, sqlite:////abs/path, sqlite:// -> default file
-        path = unquote(parts.path)
-        if path.startswith("//"):
-            path = path[1:]
-        elif path.startswith("/"):
-            path = path[1:]
+        path = unquote(parts.path)[1:]
         return database_from_url(None) | ({"NAME": path} if path else {})
     raise ValueError(f"Unsupported DATABASE_URL scheme {parts.scheme!r} (use postgres:// or unset)")
 
