@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, register
 
 from .conf import NETWORKS, SETTINGS_NAME, pi_settings
 from .strkey import is_valid_seed
@@ -25,7 +25,9 @@ def _is_loopback(host: str) -> bool:
 
 
 @register(Tags.security, deploy=False)
-def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """Check ``PI_PAYMENTS``: key present, network known, base URL safe, wallet seed well formed."""
     messages: list[CheckMessage] = []
     user = pi_settings.user_settings
@@ -64,8 +66,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         messages.append(
             Error(
                 f'{SETTINGS_NAME}["WALLET_PRIVATE_SEED"] is not a valid Stellar secret seed.',
-                hint=f'Set {SETTINGS_NAME}["WALLET_PRIVATE_SEED"] to your app wallet\'s 56-character '
-                'seed starting with "S", or to None when you make no app-to-user payments.',
+                hint=f'Set {SETTINGS_NAME}["WALLET_PRIVATE_SEED"] to your app wallet\'s '
+                '56-character seed starting with "S", or to None when you make no app-to-user '
+                "payments.",
                 id="pi_payments.E004",
             )
         )

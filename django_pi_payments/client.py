@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 from decimal import Decimal
 from typing import Any
 
 import requests
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
-from .conf import SETTINGS_NAME, pi_settings, redact
+from .conf import BuiltFromSettings, pi_settings, redact
 from .dto import PaymentDTO, UserDTO
 from .exceptions import (
     STATE_ERROR_CODES,
@@ -45,7 +42,9 @@ def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
     excerpt = "" if body else _excerpt(response.text)
     if response.status >= 500:
         message = f"Pi API answered {response.status}"
-        return PiUnavailable(f"{message}: {excerpt}" if excerpt else message, status=response.status)
+        return PiUnavailable(
+            f"{message}: {excerpt}" if excerpt else message, status=response.status
+        )
     code = body.get("error") if isinstance(body.get("error"), str) else None
     payment = None
     if isinstance(body.get("payment"), dict):
@@ -59,12 +58,12 @@ def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
         error_class = PiConflict
     else:
         error_class = PiBadRequest
-    message = body.get("error_message")
+    pi_message = body.get("error_message")
     verification_error = body.get("verification_error")
     return error_class(
         response.status,
         code,
-        message if isinstance(message, str) else None,
+        pi_message if isinstance(pi_message, str) else None,
         verification_error=verification_error if isinstance(verification_error, str) else None,
         payment=payment,
         body_excerpt=excerpt,
@@ -115,9 +114,7 @@ class PiClient:
         """Close the client's connections."""
         self.transport.close()
 
-    def _call(
-        self, method: str, path: str, *, json: Any = None, bearer: str | None = None
-    ) -> Any:
+    def _call(self, method: str, path: str, *, json: Any = None, bearer: str | None = None) -> Any:
         headers = (
             {"Authorization": f"Bearer {bearer}"}
             if bearer is not None
@@ -186,24 +183,9 @@ class PiClient:
         return self._payment(self._call("POST", "/payments", json=body))
 
 
-_client: PiClient | None = None
-_client_lock = threading.Lock()
+_shared_client = BuiltFromSettings(PiClient.from_settings)
 
 
 def get_client() -> PiClient:
     """The process-wide client built from ``PI_PAYMENTS``, rebuilt when the settings change."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = PiClient.from_settings()
-        return _client
-
-
-@receiver(setting_changed)
-def _drop_client(*, setting: str, **kwargs: Any) -> None:
-    global _client
-    if setting == SETTINGS_NAME:
-        with _client_lock:
-            if _client is not None:
-                _client.close()
-            _client = None
+    return _shared_client.get()

@@ -7,8 +7,9 @@ is asked for and caches the answer until Django's ``setting_changed`` signal rep
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -118,8 +119,43 @@ class PiSettings:
 
 pi_settings = PiSettings()
 
+T = TypeVar("T")
+
+
+class BuiltFromSettings(Generic[T]):
+    """One shared object built from the settings on first use, and again after they change.
+
+    Holds the process-wide API clients: one HTTP session each, dropped (and closed, when it has
+    ``close``) when ``PI_PAYMENTS`` changes.
+    """
+
+    instances: list[BuiltFromSettings[Any]] = []
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._value: T | None = None
+        self._lock = threading.Lock()
+        BuiltFromSettings.instances.append(self)
+
+    def get(self) -> T:
+        """The shared object, built now if needed."""
+        with self._lock:
+            if self._value is None:
+                self._value = self._factory()
+            return self._value
+
+    def reset(self) -> None:
+        """Forget the object; the next :meth:`get` builds a new one."""
+        with self._lock:
+            close = getattr(self._value, "close", None)
+            if callable(close):
+                close()
+            self._value = None
+
 
 @receiver(setting_changed)
 def _reload_pi_settings(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTINGS_NAME:
         pi_settings.reload()
+        for built in BuiltFromSettings.instances:
+            built.reset()

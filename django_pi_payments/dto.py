@@ -178,7 +178,9 @@ class UserDTO:
         return cls(
             uid=data["uid"],
             username=_str(data, "username"),
-            scopes=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else (),
+            scopes=tuple(s for s in scopes if isinstance(s, str))
+            if isinstance(scopes, list)
+            else (),
             valid_until=expiry,
             raw=data,
         )

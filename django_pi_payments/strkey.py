@@ -1,4 +1,4 @@
-"""Stellar "strkey" encoding of account ids (``G…``) and secret seeds (``S…``), standard library only.
+"""Stellar "strkey" encoding of account ids (``G…``) and secret seeds (``S…``), stdlib only.
 
 A strkey is base32 of: one version byte, 32 key bytes, and a CRC16-XModem checksum (little endian).
 """

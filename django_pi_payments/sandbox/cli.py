@@ -1,0 +1,106 @@
+"""Command line of the sandbox (``python -m django_pi_payments.sandbox``, ``manage.py pi_sandbox``).
+
+:func:`add_arguments` fills any ``argparse`` parser (Django's ``CommandParser`` included);
+:func:`main` parses, serves until Ctrl-C or SIGTERM and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import TextIO
+
+from .server import SandboxServer
+
+__all__ = ["add_arguments", "build_parser", "is_loopback", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the sandbox options to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any)")
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="delay before every /v2 and /horizon answer"
+    )
+    parser.add_argument("--api-key", default="sandbox-api-key", help="the server API key")
+    parser.add_argument("--network", default="Pi Testnet", help='"Pi Testnet" or "Pi Network"')
+    parser.add_argument("--state-file", default=None, help="JSON file that keeps the state")
+    parser.add_argument(
+        "--approval-timeout",
+        type=float,
+        default=60.0,
+        help="seconds before an unapproved U2A payment is cancelled (0 = never)",
+    )
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow a host other than loopback"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``python -m django_pi_payments.sandbox``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m django_pi_payments.sandbox",
+        description="Local simulator of the Pi Platform API and the Horizon endpoints it needs.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` names a loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Run the sandbox until interrupted; return the exit status (2 for a refused host)."""
+    out = stdout or sys.stdout
+    options = build_parser().parse_args(argv)
+    if not options.allow_remote and not is_loopback(options.host):
+        sys.stderr.write(
+            f"Refusing to serve the Pi sandbox on {options.host}: it is not a loopback address. "
+            "Pass --allow-remote if you really mean it.\n"
+        )
+        return 2
+    server = SandboxServer(
+        options.host,
+        options.port,
+        api_key=options.api_key,
+        network=options.network,
+        latency_ms=options.latency_ms,
+        state_file=options.state_file,
+        approval_timeout_seconds=options.approval_timeout,
+    )
+    out.write(f"Pi sandbox listening on {server.url} (Horizon: {server.horizon_url})\n")
+    out.flush()
+    with _sigterm_interrupts(), contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    out.write("Pi sandbox stopped.\n")
+    out.flush()
+    return 0

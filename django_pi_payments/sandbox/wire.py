@@ -1,0 +1,86 @@
+"""JSON on the wire: exact ``Decimal`` amounts in and out, and amount validation.
+
+Request bodies are parsed with ``parse_float=Decimal`` so ``1.1`` stays exactly ``1.1``; responses
+write a ``Decimal`` as a bare JSON number with its exact decimal text (never through ``float``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["MAX_DECIMALS", "dumps", "format_amount", "horizon_amount", "loads", "parse_amount"]
+
+MAX_DECIMALS = 7
+_STROOP = Decimal(1).scaleb(-MAX_DECIMALS)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON keeping non-integral numbers as ``Decimal``; reject NaN and Infinity."""
+    return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def format_amount(amount: Decimal) -> str:
+    """Return the exact decimal text of ``amount``, no exponent: ``1.0``, ``0.0000001``."""
+    text = format(amount.normalize(), "f")
+    return text if "." in text else text + ".0"
+
+
+def horizon_amount(amount: Decimal) -> str:
+    """Return ``amount`` as Horizon writes it: a string with exactly 7 decimals."""
+    return str(amount.quantize(_STROOP))
+
+
+def parse_amount(value: object) -> Decimal | None:
+    """Return ``value`` as a positive ``Decimal`` with at most 7 decimals, or ``None`` if invalid.
+
+    Only JSON numbers are accepted: strings and booleans are not amounts.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    try:
+        amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount <= 0:
+        return None
+    exponent = amount.normalize().as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -MAX_DECIMALS:
+        return None
+    return amount
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if isinstance(value, Decimal):
+        out.append(format_amount(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(json.dumps(str(key)))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        out.append(json.dumps(value, allow_nan=False))
+
+
+def dumps(value: Any) -> str:
+    """Serialize ``value`` to compact JSON, writing ``Decimal`` values as exact JSON numbers."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out)

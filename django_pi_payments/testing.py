@@ -1,0 +1,244 @@
+"""pytest plugin of django-pi-payments: a live Pi sandbox for tests (entry point ``pi_payments``).
+
+Fixtures:
+
+``pi_sandbox``
+    A :class:`SandboxHandle` on a sandbox server shared by the whole session and reset (state,
+    faults, call log and config) before each test.
+``pi_settings_for_sandbox``
+    Also points ``settings.PI_PAYMENTS`` at that sandbox (needs pytest-django's ``settings``).
+``pi_sandbox_server``
+    The session's :class:`~django_pi_payments.sandbox.SandboxServer` itself.
+
+The module imports neither Django nor any third-party HTTP client: the handle talks to the
+control API with :mod:`http.client`.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import pytest
+
+from django_pi_payments.sandbox import SandboxServer, wire
+
+__all__ = [
+    "SandboxControlError",
+    "SandboxHandle",
+    "pi_sandbox",
+    "pi_sandbox_server",
+    "pi_settings_for_sandbox",
+]
+
+
+class SandboxControlError(Exception):
+    """A control API call answered with an error status."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"sandbox control call failed with HTTP {status}: {body!r}")
+        self.status = status
+        self.body = body
+
+
+def _amount(value: Decimal | int | float | str) -> Decimal | int | float:
+    return Decimal(value) if isinstance(value, str) else value
+
+
+class SandboxHandle:
+    """Drives a running sandbox through its control API (``/sandbox/...``).
+
+    JSON numbers in answers come back as ``Decimal`` (exact amounts); send amounts as ``Decimal``,
+    ``int`` or a decimal string.
+    """
+
+    def __init__(self, url: str, api_key: str, network: str, *, timeout: float = 10.0) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.network = network
+        self.timeout = timeout
+        parts = urlsplit(url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+
+    @property
+    def horizon_url(self) -> str:
+        """Base URL of the sandbox's Horizon."""
+        return f"{self.url}/horizon"
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Call ``method path`` on the sandbox and return the decoded JSON answer.
+
+        Raises :class:`SandboxControlError` for a status of 400 or more.
+        """
+        connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+        try:
+            payload = None if body is None else wire.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        finally:
+            connection.close()
+        data = wire.loads(raw) if raw else None
+        if response.status >= 400:
+            raise SandboxControlError(response.status, data)
+        return data
+
+    def reset(self, *, config: bool = True) -> None:
+        """Clear users, payments, ledger, faults and calls (and the config unless told not to)."""
+        self.request("POST", "/sandbox/reset", {"config": config})
+
+    def set_config(self, **changes: Any) -> dict[str, Any]:
+        """Change sandbox settings (``latency_ms``, ``duplicate_approve_error``...)."""
+        result: dict[str, Any] = self.request("POST", "/sandbox/config", changes)
+        return result
+
+    def create_user(self, **fields: Any) -> dict[str, Any]:
+        """Create a Pioneer (``username``, ``scopes``, ``uid``, ``wallet_address`` optional)."""
+        user: dict[str, Any] = self.request("POST", "/sandbox/users", fields)
+        return user
+
+    def create_token(self, uid: str, ttl_seconds: float = 3600) -> str:
+        """Issue an access token for ``uid``."""
+        body = {"uid": uid, "ttl_seconds": ttl_seconds}
+        return str(self.request("POST", "/sandbox/tokens", body)["access_token"])
+
+    def login(self, **fields: Any) -> tuple[dict[str, Any], str]:
+        """Create a Pioneer and a token for them: ``(user, access_token)``."""
+        user = self.create_user(**fields)
+        return user, self.create_token(user["uid"])
+
+    def expire_token(self, access_token: str) -> None:
+        """Make the token expired (``/v2/me`` then answers ``expired_access_token``)."""
+        self.request("POST", "/sandbox/tokens/expire", {"access_token": access_token})
+
+    def revoke_token(self, access_token: str) -> None:
+        """Revoke the token (``/v2/me`` then answers ``invalid_access_token``)."""
+        self.request("POST", "/sandbox/tokens/revoke", {"access_token": access_token})
+
+    def create_payment(
+        self,
+        uid: str,
+        amount: Decimal | int | float | str,
+        memo: str = "Sandbox payment",
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start a U2A payment as the Pioneer ``uid``; return its PaymentDTO."""
+        body = {"uid": uid, "amount": _amount(amount), "memo": memo, "metadata": metadata or {}}
+        payment: dict[str, Any] = self.request("POST", "/sandbox/payments", body)
+        return payment
+
+    def submit_transaction(self, identifier: str, **overrides: Any) -> dict[str, Any]:
+        """Put the payment's transaction on the ledger: ``{"txid", "payment"}``.
+
+        ``overrides``: ``memo``, ``amount``, ``to_address``, ``from_address``, ``verified``,
+        ``successful``.
+        """
+        if "amount" in overrides:
+            overrides["amount"] = _amount(overrides["amount"])
+        path = f"/sandbox/payments/{quote(identifier)}/transaction"
+        result: dict[str, Any] = self.request("POST", path, overrides)
+        return result
+
+    def user_cancel(self, identifier: str) -> dict[str, Any]:
+        """The Pioneer cancels the payment."""
+        return self._payment_action(identifier, "user_cancel")
+
+    def expire_payment(self, identifier: str) -> dict[str, Any]:
+        """Fire the approval timeout of the payment now."""
+        return self._payment_action(identifier, "expire")
+
+    def _payment_action(self, identifier: str, action: str) -> dict[str, Any]:
+        payment: dict[str, Any] = self.request(
+            "POST", f"/sandbox/payments/{quote(identifier)}/{action}"
+        )
+        return payment
+
+    def payment(self, identifier: str) -> dict[str, Any]:
+        """Return the current PaymentDTO."""
+        payment: dict[str, Any] = self.request("GET", f"/sandbox/payments/{quote(identifier)}")
+        return payment
+
+    def payments(self) -> list[dict[str, Any]]:
+        """Return every payment's DTO."""
+        payments: list[dict[str, Any]] = self.request("GET", "/sandbox/payments")
+        return payments
+
+    def add_fault(self, route: str, **options: Any) -> str:
+        """Inject a fault on a route id (or ``"*"``); return its id. See the faults module."""
+        return str(self.request("POST", "/sandbox/faults", {"route": route, **options})["id"])
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self.request("DELETE", "/sandbox/faults")
+
+    def calls(self, route: str | None = None) -> list[dict[str, Any]]:
+        """Return the logged ``/v2`` and ``/horizon`` calls, optionally of one route id."""
+        query = f"?{urlencode({'route': route})}" if route else ""
+        calls: list[dict[str, Any]] = self.request("GET", f"/sandbox/calls{query}")
+        return calls
+
+    def clear_calls(self) -> None:
+        """Clear the call log and the traffic counters."""
+        self.request("DELETE", "/sandbox/calls")
+
+    def stats(self) -> dict[str, int]:
+        """Return ``{"connections", "requests"}`` since the last reset."""
+        stats: dict[str, int] = self.request("GET", "/sandbox/stats")
+        return stats
+
+    def add_account(
+        self,
+        account_id: str,
+        balance: Decimal | int | str | None = None,
+        sequence: int | None = None,
+    ) -> dict[str, Any]:
+        """Register or update a Horizon account; return its Horizon resource."""
+        body: dict[str, Any] = {"account_id": account_id}
+        if balance is not None:
+            body["balance"] = Decimal(balance) if isinstance(balance, str) else balance
+        if sequence is not None:
+            body["sequence"] = sequence
+        account: dict[str, Any] = self.request("POST", "/sandbox/accounts", body)
+        return account
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Return every ledger transaction, oldest first."""
+        ledger: list[dict[str, Any]] = self.request("GET", "/sandbox/ledger")
+        return ledger
+
+
+@pytest.fixture(scope="session")
+def pi_sandbox_server() -> Iterator[SandboxServer]:
+    """One sandbox server for the whole test session."""
+    server = SandboxServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pi_sandbox(pi_sandbox_server: SandboxServer) -> SandboxHandle:
+    """A freshly reset sandbox (state, faults, calls and config)."""
+    handle = SandboxHandle(
+        pi_sandbox_server.url, pi_sandbox_server.api_key, pi_sandbox_server.network
+    )
+    handle.reset(config=True)
+    return handle
+
+
+@pytest.fixture
+def pi_settings_for_sandbox(pi_sandbox: SandboxHandle, settings: Any) -> SandboxHandle:
+    """Point ``settings.PI_PAYMENTS`` at the sandbox; return the handle."""
+    settings.PI_PAYMENTS = {
+        "API_KEY": pi_sandbox.api_key,
+        "API_BASE_URL": pi_sandbox.url,
+        "NETWORK": pi_sandbox.network,
+        "HORIZON_URL": pi_sandbox.horizon_url,
+    }
+    return pi_sandbox
