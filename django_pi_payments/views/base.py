@@ -20,9 +20,7 @@ from ..exceptions import PaymentError, PaymentRejected, PiAPIError, PiUnavailabl
 logger = logging.getLogger("django_pi_payments.views")
 
 
-def error_response(
-    status_code: int, code: str, detail: str, **extra: Any
-) -> Response:
+def error_response(status_code: int, code: str, detail: str, **extra: Any) -> Response:
     """A response in the app's error format."""
     return Response({"error": code, "detail": detail, **extra}, status=status_code)
 

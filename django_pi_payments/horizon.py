@@ -1,0 +1,103 @@
+"""Reads a transaction and its operations from Horizon to prove a payment was really made.
+
+Pi verifies transactions itself; this is the defence in depth of PI_PLATFORM_API.md §4.3: the
+transaction succeeded, its text memo is the payment identifier, and it holds a native payment of
+exactly the payment's amount from ``from_address`` to ``to_address``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .conf import BuiltFromSettings, pi_settings
+from .dto import PaymentDTO
+from .exceptions import HorizonError, PiUnavailable, VerificationFailed
+from .http import Transport
+
+
+class HorizonClient:
+    """A minimal, read-only Horizon client over the shared :class:`Transport`."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10, max_retries: int = 2) -> None:
+        self.transport = Transport(base_url, timeout=timeout, max_retries=max_retries)
+
+    @classmethod
+    def from_settings(cls) -> HorizonClient:
+        """A client for the configured network's Horizon server."""
+        return cls(
+            pi_settings.horizon_url,
+            timeout=pi_settings.TIMEOUT,
+            max_retries=pi_settings.MAX_RETRIES,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.transport.close()
+
+    def _get(self, path: str) -> dict[str, Any] | None:
+        response = self.transport.request("GET", path)
+        if response.status == 404:
+            return None
+        if response.status >= 500:
+            raise PiUnavailable(f"Horizon answered {response.status}", status=response.status)
+        if response.status >= 300 or not isinstance(response.data, dict):
+            raise HorizonError(f"Horizon answered {response.status} to GET {path}")
+        return response.data
+
+    def transaction(self, txid: str) -> dict[str, Any] | None:
+        """The transaction resource, or ``None`` when Horizon does not know it."""
+        return self._get(f"/transactions/{txid}")
+
+    def operations(self, txid: str) -> list[dict[str, Any]]:
+        """The transaction's operations."""
+        data = self._get(f"/transactions/{txid}/operations?limit=200") or {}
+        records = data.get("_embedded", {}).get("records", [])
+        return [record for record in records if isinstance(record, dict)]
+
+
+def _same_amount(text: Any, expected: Decimal) -> bool:
+    try:
+        return Decimal(str(text)) == expected
+    except InvalidOperation:
+        return False
+
+
+def verify_payment_transaction(
+    dto: PaymentDTO, txid: str, client: HorizonClient | None = None
+) -> None:
+    """Raise :class:`VerificationFailed` unless ``txid`` on Horizon pays exactly ``dto``.
+
+    Raises :class:`PiUnavailable` when Horizon cannot be read, so the payment stays recoverable.
+    """
+    horizon = client or get_horizon_client()
+    tx = horizon.transaction(txid)
+    if tx is None:
+        raise VerificationFailed("The transaction is not on the blockchain.", code="tx_not_found")
+    if tx.get("successful") is not True:
+        raise VerificationFailed("The transaction did not succeed.", code="tx_not_successful")
+    if tx.get("memo_type") != "text" or tx.get("memo") != dto.identifier:
+        raise VerificationFailed(
+            "The transaction's memo is not the payment identifier.", code="tx_memo_mismatch"
+        )
+    for operation in horizon.operations(txid):
+        if (
+            operation.get("type") == "payment"
+            and operation.get("asset_type") == "native"
+            and operation.get("to") == dto.to_address
+            and (operation.get("from") or tx.get("source_account")) == dto.from_address
+            and _same_amount(operation.get("amount"), dto.amount)
+        ):
+            return
+    raise VerificationFailed(
+        "The transaction does not pay the payment's amount to the app's wallet.",
+        code="tx_payment_mismatch",
+    )
+
+
+_shared_client = BuiltFromSettings(HorizonClient.from_settings)
+
+
+def get_horizon_client() -> HorizonClient:
+    """The process-wide Horizon client, rebuilt when ``PI_PAYMENTS`` changes."""
+    return _shared_client.get()

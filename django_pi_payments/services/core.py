@@ -1,0 +1,212 @@
+"""The mechanics every state change shares: the row lock, the transition, the audit row, the signal.
+
+A transition is applied only under the payment's row lock, only when the transition table allows
+it, and it writes exactly one :class:`PaymentEvent` and schedules exactly one signal for after the
+commit. Callers open the transaction with :func:`atomic`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import IntegrityError, router, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from .. import signals
+from ..dto import PaymentDTO
+from ..exceptions import IllegalTransition
+from ..models import Payment, PaymentEvent, PaymentStatus, PiUser
+
+logger = logging.getLogger("django_pi_payments.services")
+
+S = PaymentStatus
+
+SIGNALS: dict[str, Signal] = {
+    S.APPROVED: signals.payment_approved,
+    S.COMPLETED: signals.payment_completed,
+    S.CANCELLED: signals.payment_cancelled,
+    S.USER_CANCELLED: signals.payment_cancelled,
+}
+
+# The timestamp each status stamps on first arrival.
+TIMESTAMPS: dict[str, str] = {
+    S.APPROVED: "approved_at",
+    S.COMPLETED: "completed_at",
+    S.CANCELLED: "cancelled_at",
+    S.USER_CANCELLED: "cancelled_at",
+}
+
+
+def db_alias() -> str:
+    """The database that payments are written to."""
+    return router.db_for_write(Payment)
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """A transaction on the payments database."""
+    with transaction.atomic(using=db_alias()):
+        yield
+
+
+def status_from_dto(dto: PaymentDTO) -> str:
+    """The local status that Pi's flags describe."""
+    flags = dto.status
+    if flags.user_cancelled:
+        return S.USER_CANCELLED
+    if flags.cancelled:
+        return S.CANCELLED
+    if flags.developer_completed:
+        return S.COMPLETED
+    if dto.has_verified_transaction:
+        return S.TRANSACTION_VERIFIED
+    if flags.developer_approved:
+        return S.APPROVED
+    return S.CREATED
+
+
+def apply_dto(payment: Payment, dto: PaymentDTO) -> None:
+    """Copy Pi's descriptive fields onto ``payment`` (not its status)."""
+    payment.user_uid = dto.user_uid or payment.user_uid
+    payment.amount = dto.amount
+    payment.memo = dto.memo
+    payment.metadata = dto.metadata
+    payment.from_address = dto.from_address or payment.from_address
+    payment.to_address = dto.to_address or payment.to_address
+    payment.direction = dto.direction or payment.direction
+    payment.network = dto.network or payment.network
+    payment.pi_created_at = dto.created_at or payment.pi_created_at
+    if dto.txid and not payment.txid:
+        payment.txid = dto.txid
+    payment.raw = dict(dto.raw)
+    payment.last_synced_at = timezone.now()
+
+
+def lock(identifier: str) -> Payment | None:
+    """The payment row, locked until the transaction ends; ``None`` when it does not exist."""
+    return (
+        Payment.objects.select_for_update(of=("self",))
+        .select_related("pi_user")
+        .filter(identifier=identifier)
+        .first()
+    )
+
+
+def lock_or_create(dto: PaymentDTO, pi_user: PiUser | None = None) -> tuple[Payment, bool]:
+    """Lock the payment for ``dto``, inserting it (status ``created``) when it is new.
+
+    Two requests racing to insert the same identifier are settled by the unique constraint: the
+    loser waits for the winner's commit, gets ``IntegrityError`` and locks the winner's row.
+    """
+    payment = lock(dto.identifier)
+    if payment is not None:
+        return payment, False
+    payment = Payment(identifier=dto.identifier, status=S.CREATED, pi_user=pi_user)
+    apply_dto(payment, dto)
+    if pi_user is None:
+        payment.pi_user = PiUser.objects.filter(uid=dto.user_uid).first()
+    try:
+        with transaction.atomic(using=db_alias()):
+            payment.save(force_insert=True)
+    except IntegrityError:
+        existing = lock(dto.identifier)
+        if existing is None:
+            raise
+        return existing, False
+    return payment, True
+
+
+def record_event(
+    payment: Payment,
+    kind: str,
+    source: str,
+    *,
+    from_status: str = "",
+    to_status: str = "",
+    detail: dict[str, Any] | None = None,
+) -> PaymentEvent:
+    """Write one audit row; ``detail`` must hold no secret."""
+    return PaymentEvent.objects.create(
+        payment=payment,
+        kind=kind,
+        source=source,
+        from_status=from_status,
+        to_status=to_status,
+        detail=detail or {},
+    )
+
+
+def transition(
+    payment: Payment,
+    to_status: str,
+    *,
+    kind: str,
+    source: str,
+    dto: PaymentDTO | None = None,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Move the locked ``payment`` to ``to_status``: save, audit, and signal after commit.
+
+    Returns ``False`` and changes nothing when the payment is already there. Raises
+    :class:`IllegalTransition` when the table forbids the move.
+    """
+    from_status = payment.status
+    if from_status == to_status:
+        if dto is not None:
+            apply_dto(payment, dto)
+            payment.save()
+        return False
+    if not payment.can_transition(to_status):
+        raise IllegalTransition(f"The payment is {from_status} and cannot become {to_status}.")
+    if dto is not None:
+        apply_dto(payment, dto)
+    payment.status = to_status
+    stamp = TIMESTAMPS.get(to_status)
+    if stamp and getattr(payment, stamp) is None:
+        setattr(payment, stamp, timezone.now())
+    payment.save()
+    record_event(payment, kind, source, from_status=from_status, to_status=to_status, detail=detail)
+    signal = SIGNALS.get(to_status)
+    if signal is not None:
+        _send_on_commit(signal, payment)
+    logger.info("payment %s: %s -> %s (%s)", payment.identifier, from_status, to_status, kind)
+    return True
+
+
+def _send_on_commit(signal: Signal, payment: Payment) -> None:
+    def send() -> None:
+        signal.send(sender=Payment, payment=payment)
+
+    transaction.on_commit(send, using=db_alias())
+
+
+def adopt(payment: Payment, dto: PaymentDTO, *, source: str, kind: str = "synced") -> bool:
+    """Bring the locked ``payment`` to the status Pi reports; ``True`` when it moved.
+
+    Pi's truth wins, but a final local status never moves: a disagreement is logged and
+    audited instead.
+    """
+    target = status_from_dto(dto)
+    if target == payment.status or (not payment.can_transition(target) and not payment.is_final):
+        # Same status, or Pi's flags lag behind ours (e.g. no tx linked yet): keep ours.
+        apply_dto(payment, dto)
+        payment.save()
+        return False
+    if not payment.can_transition(target):
+        logger.error(
+            "payment %s is %s here but %s at Pi", payment.identifier, payment.status, target
+        )
+        record_event(
+            payment,
+            "sync_conflict",
+            source,
+            from_status=payment.status,
+            to_status=payment.status,
+            detail={"pi_status": target},
+        )
+        return False
+    return transition(payment, target, kind=kind, source=source, dto=dto)

@@ -1,0 +1,382 @@
+"""Approve, complete, cancel, sync and resolve user-to-app payments.
+
+Every function here re-reads the payment from Pi (unless the caller hands over a DTO Pi has just
+sent, as ``pi_reconcile`` does with Pi's incomplete list), then changes local state only under the
+row lock of :mod:`.core`. Calls to Pi that change Pi's state are made while the lock is held, so two
+racing requests can never both approve or complete one payment. An ambiguous answer (a timeout
+after the request left, or a refusal such as ``already_completed``) counts as success only when
+a fresh read from Pi shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from ..auth import require_scope
+from ..client import get_client
+from ..conf import pi_settings
+from ..dto import USER_TO_APP, PaymentDTO
+from ..exceptions import (
+    IllegalTransition,
+    InvalidRequest,
+    NotPayer,
+    PaymentError,
+    PaymentNotFound,
+    PaymentRejected,
+    PiAPIError,
+    PiError,
+    PiNotFound,
+    PiRefused,
+    PiUnavailable,
+    PiUnreachable,
+    VerificationFailed,
+)
+from ..horizon import verify_payment_transaction
+from ..models import EventSource, Payment, PaymentStatus, PiUser
+from .core import adopt, atomic, lock, lock_or_create, record_event, transition
+
+logger = logging.getLogger("django_pi_payments.services")
+
+S = PaymentStatus
+IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+TXID_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+PAYMENTS_SCOPE = "payments"
+
+
+def _check_identifier(identifier: str) -> None:
+    if not IDENTIFIER_RE.fullmatch(identifier):
+        raise InvalidRequest(_("paymentId is not a Pi payment identifier."))
+
+
+def _check_txid(txid: str) -> None:
+    if not TXID_RE.fullmatch(txid):
+        raise InvalidRequest(_("transactionId is not a 64-character hex transaction id."))
+
+
+def fetch(identifier: str) -> PaymentDTO:
+    """Pi's current view of the payment; maps Pi's errors to service errors."""
+    _check_identifier(identifier)
+    try:
+        return get_client().get_payment(identifier)
+    except PiNotFound:
+        raise PaymentNotFound(_("Pi Network knows no such payment.")) from None
+    except PiUnavailable:
+        raise PiUnreachable(_("Pi Network is unreachable; try again.")) from None
+    except PiAPIError as exc:
+        raise PiRefused(exc.message or str(exc), code=exc.code) from None
+
+
+def _approval_check() -> Callable[[Payment, HttpRequest | None], None] | None:
+    check: Callable[[Payment, HttpRequest | None], None] | None = pi_settings.APPROVAL_CHECK
+    return check
+
+
+def _check_network(dto: PaymentDTO) -> None:
+    if dto.network and dto.network != pi_settings.NETWORK:
+        raise PaymentRejected(
+            _("The payment is on %(network)s, not on %(expected)s.")
+            % {"network": dto.network, "expected": pi_settings.NETWORK},
+            code="wrong_network",
+        )
+
+
+def _check_user_to_app(dto: PaymentDTO) -> None:
+    if dto.direction != USER_TO_APP:
+        raise PaymentRejected(_("Only user-to-app payments are approved."), code="wrong_direction")
+
+
+def _pi_failure(
+    payment: Payment, source: str, action: str, exc: PiError, *, status: str | None = None
+) -> PaymentError:
+    """Audit a failed Pi call on the locked payment and return the error to raise after commit."""
+    detail: dict[str, Any] = {"action": action}
+    if isinstance(exc, PiAPIError | PiUnavailable):
+        detail.update(exc.as_detail())
+    record_event(
+        payment,
+        "pi_error",
+        source,
+        from_status=payment.status,
+        to_status=status or payment.status,
+        detail=detail,
+    )
+    if isinstance(exc, PiUnavailable):
+        return PiUnreachable(_("Pi Network is unreachable; the payment will be retried."))
+    if isinstance(exc, PiAPIError):
+        return PiRefused(exc.message or str(exc), code=exc.code)
+    return PiRefused(str(exc))
+
+
+def _reread(identifier: str) -> PaymentDTO | None:
+    """Pi's state after an ambiguous answer; ``None`` when Pi cannot be read either."""
+    try:
+        return get_client().get_payment(identifier)
+    except PiError:
+        return None
+
+
+def approve(
+    identifier: str,
+    pi_user: PiUser,
+    *,
+    request: HttpRequest | None = None,
+    source: str = EventSource.CALLBACK,
+) -> Payment:
+    """Approve a user-to-app payment for its payer, after the checks; idempotent.
+
+    Raises, with nothing stored and nothing sent to Pi, :class:`NotPayer` when ``pi_user`` is
+    not the payer, :class:`MissingScope` without the ``payments`` scope, and
+    :class:`PaymentRejected` for an app-to-user payment (a recipient must not be able to cancel
+    a payout). Raises :class:`PaymentRejected` after cancelling the payment at Pi when the
+    network or the site's ``APPROVAL_CHECK`` refuses it.
+    """
+    dto = fetch(identifier)
+    if dto.user_uid != pi_user.uid:
+        raise NotPayer(_("This payment belongs to another Pi user."))
+    require_scope(pi_user, PAYMENTS_SCOPE)
+    _check_user_to_app(dto)
+    failure: Exception | None = None
+    with atomic():
+        payment, _created = lock_or_create(dto, pi_user)
+        adopt(payment, dto, source=source)
+        if payment.status in {S.APPROVED, S.TRANSACTION_VERIFIED, S.COMPLETED}:
+            return payment
+        if payment.is_final:
+            failure = IllegalTransition(_("The payment is %s.") % payment.get_status_display())
+        else:
+            failure = _approve_locked(payment, dto, request, source)
+    if failure is not None:
+        raise failure
+    return payment
+
+
+def _approve_locked(
+    payment: Payment, dto: PaymentDTO, request: HttpRequest | None, source: str
+) -> Exception | None:
+    try:
+        _check_network(dto)
+        check = _approval_check()
+        if check is not None:
+            check(payment, request)
+    except PaymentRejected as rejection:
+        _reject(payment, rejection, source)
+        return rejection
+    try:
+        approved = get_client().approve_payment(payment.identifier)
+    except PiError as exc:
+        confirmed = _reread(payment.identifier)
+        if confirmed is None or not confirmed.status.developer_approved:
+            return _pi_failure(payment, source, "approve", exc)
+        approved = confirmed
+    transition(payment, S.APPROVED, kind="approved", source=source, dto=approved)
+    return None
+
+
+def _reject(payment: Payment, rejection: PaymentRejected, source: str) -> None:
+    """Cancel a refused payment at Pi (best effort) and record the refusal."""
+    detail = {"code": rejection.code, "reason": rejection.reason}
+    try:
+        cancelled = get_client().cancel_payment(payment.identifier)
+    except PiError as exc:
+        _pi_failure(payment, source, "cancel", exc)
+        record_event(
+            payment,
+            "rejected",
+            source,
+            from_status=payment.status,
+            to_status=payment.status,
+            detail=detail,
+        )
+        return
+    transition(payment, S.CANCELLED, kind="rejected", source=source, dto=cancelled, detail=detail)
+
+
+def complete(
+    identifier: str,
+    txid: str,
+    *,
+    source: str = EventSource.CALLBACK,
+    dto: PaymentDTO | None = None,
+) -> Payment:
+    """Complete a user-to-app payment once its transaction is proven; idempotent.
+
+    The transaction must be the one Pi linked and verified and, with ``VERIFY_TRANSACTIONS``,
+    must pay exactly the payment on Horizon. Pi's complete is never called otherwise.
+    """
+    _check_identifier(identifier)
+    _check_txid(txid)
+    dto = dto or fetch(identifier)
+    failure: Exception | None = None
+    with atomic():
+        payment, _created = lock_or_create(dto)
+        if dto.status.developer_completed or dto.is_cancelled:
+            adopt(payment, dto, source=source)
+        if payment.status == S.COMPLETED:
+            if payment.txid and payment.txid != txid:
+                failure = IllegalTransition(
+                    _("The payment was completed with another transaction.")
+                )
+            else:
+                return payment
+        elif payment.is_final:
+            failure = IllegalTransition(_("The payment is %s.") % payment.get_status_display())
+        elif not dto.status.developer_approved:
+            failure = IllegalTransition(_("The payment has not been approved."))
+        else:
+            failure = _complete_locked(payment, dto, txid, source)
+    if failure is not None:
+        raise failure
+    return payment
+
+
+def verify_transaction(dto: PaymentDTO, txid: str) -> None:
+    """Raise :class:`VerificationFailed` unless ``txid`` proves ``dto`` (Pi's flags, Horizon)."""
+    if dto.direction != USER_TO_APP:
+        raise VerificationFailed(_("Not a user-to-app payment."), code="wrong_direction")
+    if dto.network and dto.network != pi_settings.NETWORK:
+        raise VerificationFailed(_("The payment is on another network."), code="wrong_network")
+    if dto.transaction is None:
+        raise VerificationFailed(_("Pi has no transaction for this payment yet."), code="no_tx")
+    if dto.txid != txid:
+        raise VerificationFailed(
+            _("The transaction is not the one Pi linked to the payment."), code="txid_mismatch"
+        )
+    if not dto.has_verified_transaction:
+        raise VerificationFailed(_("Pi has not verified the transaction."), code="not_verified")
+    if pi_settings.VERIFY_TRANSACTIONS:
+        verify_payment_transaction(dto, txid)
+
+
+def _complete_locked(payment: Payment, dto: PaymentDTO, txid: str, source: str) -> Exception | None:
+    try:
+        verify_transaction(dto, txid)
+    except VerificationFailed as exc:
+        record_event(
+            payment,
+            "verification_failed",
+            source,
+            from_status=payment.status,
+            to_status=payment.status,
+            detail={"code": exc.code, "txid": txid},
+        )
+        return exc
+    except PiUnavailable as exc:
+        return _pi_failure(payment, source, "verify", exc)
+    try:
+        completed = get_client().complete_payment(payment.identifier, txid)
+    except PiError as exc:
+        confirmed = _reread(payment.identifier)
+        if confirmed is None or not (
+            confirmed.status.developer_completed and confirmed.txid == txid
+        ):
+            if payment.status in {S.CREATED, S.APPROVED}:
+                transition(payment, S.TRANSACTION_VERIFIED, kind="verified", source=source, dto=dto)
+            return _pi_failure(payment, source, "complete", exc)
+        completed = confirmed
+    if not completed.status.developer_completed:
+        return _pi_failure(
+            payment, source, "complete", PiUnavailable("Pi did not mark the payment completed")
+        )
+    payment.txid = txid
+    transition(payment, S.COMPLETED, kind="completed", source=source, dto=completed)
+    return None
+
+
+def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
+    """Cancel the payment at Pi and record it.
+
+    Raises :class:`IllegalTransition` when the payment is already final here, and
+    :class:`PiRefused` (with Pi's code, e.g. ``payment_tx_present``) when Pi refuses; in that
+    case the local payment adopts Pi's state.
+    """
+    _check_identifier(identifier)
+    failure: Exception | None = None
+    with atomic():
+        payment = lock(identifier)
+        if payment is None:
+            raise PaymentNotFound(_("No such payment."))
+        if payment.is_final:
+            raise IllegalTransition(_("The payment is already %s.") % payment.get_status_display())
+        try:
+            cancelled = get_client().cancel_payment(identifier)
+        except PiError as exc:
+            latest = _reread(identifier)
+            if latest is None or not latest.is_cancelled:
+                failure = _pi_failure(payment, source, "cancel", exc)
+            if latest is not None:
+                kind = "cancelled" if latest.is_cancelled else "synced"
+                adopt(payment, latest, source=source, kind=kind)
+        else:
+            if not adopt(payment, cancelled, source=source, kind="cancelled"):
+                failure = PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
+    if failure is not None:
+        raise failure
+    return payment
+
+
+def sync(
+    identifier: str, *, source: str = EventSource.API, dto: PaymentDTO | None = None
+) -> Payment:
+    """Adopt Pi's truth for the payment, creating the local row when it is new."""
+    dto = dto or fetch(identifier)
+    with atomic():
+        payment, _created = lock_or_create(dto)
+        adopt(payment, dto, source=source)
+    return payment
+
+
+def record_frontend_error(
+    identifier: str, error: str, *, source: str = EventSource.CALLBACK
+) -> Payment:
+    """Audit an error the frontend reported for the payment, then sync it from Pi."""
+    dto = fetch(identifier)
+    with atomic():
+        payment, _created = lock_or_create(dto)
+        record_event(
+            payment,
+            "frontend_error",
+            source,
+            from_status=payment.status,
+            to_status=payment.status,
+            detail={"error": error[:500]},
+        )
+        adopt(payment, dto, source=source)
+    return payment
+
+
+def resolve_incomplete(
+    identifier: str,
+    txid: str | None = None,
+    *,
+    source: str = EventSource.CALLBACK,
+    dto: PaymentDTO | None = None,
+) -> Payment:
+    """Settle a payment the Pi SDK reported as incomplete, from Pi's truth.
+
+    Completes it when Pi shows a verified transaction that passes :func:`verify_transaction`;
+    otherwise adopts Pi's state (cancelled, approved without a tx...) and returns the payment.
+    ``txid``, when given, must be the transaction Pi linked.
+    """
+    dto = dto or fetch(identifier)
+    if txid is not None:
+        _check_txid(txid)
+        if dto.txid and dto.txid != txid:
+            raise VerificationFailed(
+                _("The transaction is not the one Pi linked to the payment."),
+                code="txid_mismatch",
+            )
+    if (
+        dto.has_verified_transaction
+        and not dto.is_cancelled
+        and not dto.status.developer_completed
+        and dto.direction == USER_TO_APP
+        and dto.txid
+    ):
+        return complete(identifier, dto.txid, source=source, dto=dto)
+    return sync(identifier, source=source, dto=dto)

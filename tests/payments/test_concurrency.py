@@ -1,0 +1,61 @@
+"""Racing callbacks on a real PostgreSQL server: one completion, one event, one signal."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+from rest_framework.test import APIClient
+
+from django_pi_payments.models import PaymentEvent
+
+pytestmark = pytest.mark.postgres
+
+THREADS = 16
+
+
+@pytest.fixture
+def postgres(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock races need PostgreSQL: run with DATABASE_URL (make test-postgres)")
+
+
+def test_sixteen_concurrent_completes(postgres, pi_settings_for_sandbox, pi_sandbox, signal_log):
+    user, token = pi_sandbox.login(username="racer")
+    identifier = pi_sandbox.create_payment(user["uid"], "7.5", memo="race")["identifier"]
+    api = APIClient()
+    approve = api.post(
+        "/pi_payment/approve", {"paymentId": identifier, "accessToken": token}, format="json"
+    )
+    assert approve.status_code == 200
+    txid = pi_sandbox.submit_transaction(identifier)["txid"]
+    pi_sandbox.clear_calls()
+    barrier = threading.Barrier(THREADS)
+    statuses: list[int] = []
+
+    def complete() -> None:
+        client = APIClient()
+        barrier.wait()
+        try:
+            response = client.post(
+                "/pi_payment/complete",
+                {"paymentId": identifier, "transactionId": txid},
+                format="json",
+            )
+            statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=complete) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200] * THREADS
+    assert signal_log.count("completed", identifier) == 1
+    completed_events = PaymentEvent.objects.filter(payment__identifier=identifier, kind="completed")
+    assert completed_events.count() == 1
+    accepted = [c for c in pi_sandbox.calls("complete") if c["status"] == 200]
+    assert len(accepted) == 1
