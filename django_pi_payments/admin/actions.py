@@ -1,0 +1,254 @@
+"""The ``Payment`` admin actions: cancel, sync and complete, one service call per payment.
+
+Every action goes through :mod:`django_pi_payments.services`, which applies a transition (and
+sends its signal) only when the payment is not there yet, so no action can send a business signal
+twice. Each action reports one message per payment, at a level that says how it went. Whenever a
+service was called, the outcome also goes to the payment's admin history, which names the staff
+user (the services' ``PaymentEvent`` rows only say ``source="admin"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .. import services
+from ..exceptions import (
+    IllegalTransition,
+    PaymentError,
+    PiRefused,
+    PiUnreachable,
+    VerificationFailed,
+)
+from ..models import EventSource, Payment, PaymentStatus
+
+CONFIRMATION_TEMPLATE = "admin/pi_payments/cancel_confirmation.html"
+
+CANCEL = gettext_lazy("Cancel on Pi Network")
+SYNC = gettext_lazy("Sync from Pi Network")
+COMPLETE = gettext_lazy("Complete verified payments")
+
+
+def status_label(payment: Payment) -> str:
+    """The payment's status as it reads inside a sentence ("completed", "cancelled by the user")."""
+    label = str(payment.get_status_display())
+    return label[:1].lower() + label[1:]
+
+
+def report(
+    modeladmin: admin.ModelAdmin[Payment],
+    request: HttpRequest,
+    payment: Payment,
+    outcome: str,
+    level: int,
+    *,
+    action: Promise | None = None,
+) -> None:
+    """Add the message for one payment: its identifier, then what happened to it.
+
+    With ``action`` (a service was called), also log the outcome in the payment's admin history.
+    """
+    modeladmin.message_user(
+        request,
+        _("%(payment)s: %(outcome)s") % {"payment": payment.identifier, "outcome": outcome},
+        level,
+    )
+    if action is not None:
+        modeladmin.log_change(
+            request, payment, _("%(action)s: %(outcome)s") % {"action": action, "outcome": outcome}
+        )
+
+
+def report_error(
+    modeladmin: admin.ModelAdmin[Payment],
+    request: HttpRequest,
+    payment: Payment,
+    error: PaymentError,
+    action: Promise,
+) -> None:
+    """Report a service error: a Pi refusal as a warning with Pi's code, others as errors."""
+    if isinstance(error, PiRefused):
+        outcome = _("refused by Pi: %(code)s (%(reason)s)") % {
+            "code": error.code,
+            "reason": error.detail,
+        }
+        report(modeladmin, request, payment, outcome, messages.WARNING, action=action)
+    elif isinstance(error, PiUnreachable):
+        report(modeladmin, request, payment, error.detail, messages.ERROR, action=action)
+    else:
+        outcome = _("%(detail)s (%(code)s)") % {"detail": error.detail, "code": error.code}
+        report(modeladmin, request, payment, outcome, messages.ERROR, action=action)
+
+
+def report_skipped_final(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
+) -> None:
+    """Report that a payment was left alone because it is already final."""
+    outcome = _("skipped: already %(status)s.") % {"status": status_label(payment)}
+    report(modeladmin, request, payment, outcome, messages.INFO)
+
+
+class CancelOutcome(StrEnum):
+    """What the cancel action expects to happen to one payment, from what is stored here."""
+
+    CANCEL = "cancel"
+    SKIP = "skip"
+    LIKELY_REFUSED = "likely_refused"
+
+
+@dataclass(frozen=True)
+class CancelPlan:
+    """One line of the cancel confirmation page."""
+
+    payment: Payment
+    outcome: CancelOutcome
+    explanation: str
+
+
+def plan_cancel(payment: Payment) -> CancelPlan:
+    """Predict, without calling Pi, what cancelling ``payment`` will do."""
+    if payment.is_final:
+        explanation = _("Will be skipped: it is already %(status)s.") % {
+            "status": status_label(payment)
+        }
+        return CancelPlan(payment, CancelOutcome.SKIP, explanation)
+    if payment.txid or payment.status == PaymentStatus.TRANSACTION_VERIFIED:
+        explanation = _(
+            "Has a blockchain transaction: Pi will probably refuse (payment_tx_present) and the "
+            "payment will be synced instead."
+        )
+        return CancelPlan(payment, CancelOutcome.LIKELY_REFUSED, explanation)
+    return CancelPlan(payment, CancelOutcome.CANCEL, _("Will be cancelled at Pi Network."))
+
+
+def cancel_one(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
+) -> None:
+    """Cancel one payment through :func:`services.cancel` and report how it went."""
+    try:
+        cancelled = services.cancel(payment.identifier, source=EventSource.ADMIN)
+    except IllegalTransition:
+        payment.refresh_from_db(fields=["status"])
+        report_skipped_final(modeladmin, request, payment)
+    except PaymentError as error:
+        report_error(modeladmin, request, payment, error, CANCEL)
+    else:
+        if cancelled.status == PaymentStatus.CANCELLED:
+            outcome = _("cancelled.")
+        else:
+            outcome = _("now %(status)s.") % {"status": status_label(cancelled)}
+        report(modeladmin, request, payment, outcome, messages.SUCCESS, action=CANCEL)
+
+
+@admin.action(permissions=["cancel"], description=CANCEL)
+def cancel_on_pi(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
+) -> TemplateResponse | None:
+    """Cancel the selected payments at Pi, after a confirmation page listing what will happen.
+
+    The first POST (from the changelist) only renders the confirmation page; its form posts the
+    same selection back with ``post=yes``, and only then is :func:`services.cancel` called, once
+    per payment.
+    """
+    payments = list(queryset.select_related("pi_user"))
+    if request.POST.get("post") != "yes":
+        return cancel_confirmation(modeladmin, request, payments)
+    for payment in payments:
+        cancel_one(modeladmin, request, payment)
+    return None
+
+
+def cancel_confirmation(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payments: list[Payment]
+) -> TemplateResponse:
+    """The intermediate page of :func:`cancel_on_pi`; it changes nothing."""
+    plans = [plan_cancel(payment) for payment in payments]
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": gettext_lazy("Cancel payments on Pi Network"),
+        "subtitle": None,
+        "opts": modeladmin.opts,
+        "plans": plans,
+        "cancel_count": sum(plan.outcome != CancelOutcome.SKIP for plan in plans),
+        "action_name": "cancel_on_pi",
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
+
+
+@admin.action(permissions=["sync"], description=SYNC)
+def sync_from_pi(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
+) -> None:
+    """Adopt Pi's current state for each selected payment through :func:`services.sync`."""
+    for payment in queryset.select_related("pi_user"):
+        before = payment.status
+        try:
+            synced = services.sync(payment.identifier, source=EventSource.ADMIN)
+        except PaymentError as error:
+            report_error(modeladmin, request, payment, error, SYNC)
+            continue
+        if synced.status == before:
+            outcome = _("unchanged (%(status)s).") % {"status": status_label(synced)}
+            report(modeladmin, request, payment, outcome, messages.INFO, action=SYNC)
+        else:
+            outcome = _("now %(status)s.") % {"status": status_label(synced)}
+            report(modeladmin, request, payment, outcome, messages.SUCCESS, action=SYNC)
+
+
+def complete_one(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
+) -> None:
+    """Complete one payment when Pi shows a verified transaction that passes the checks."""
+    if payment.is_final:
+        report_skipped_final(modeladmin, request, payment)
+        return
+    try:
+        dto = services.fetch(payment.identifier)
+    except PaymentError as error:
+        report_error(modeladmin, request, payment, error, COMPLETE)
+        return
+    if not dto.has_verified_transaction or dto.txid is None:
+        outcome = _("skipped: Pi shows no verified transaction.")
+        report(modeladmin, request, payment, outcome, messages.INFO)
+        return
+    try:
+        services.complete(payment.identifier, dto.txid, source=EventSource.ADMIN, dto=dto)
+    except VerificationFailed as error:
+        outcome = _("skipped: verification failed: %(code)s (%(detail)s)") % {
+            "code": error.code,
+            "detail": error.detail,
+        }
+        report(modeladmin, request, payment, outcome, messages.WARNING, action=COMPLETE)
+    except IllegalTransition as error:
+        outcome = _("skipped: %(detail)s") % {"detail": error.detail}
+        report(modeladmin, request, payment, outcome, messages.INFO, action=COMPLETE)
+    except PaymentError as error:
+        report_error(modeladmin, request, payment, error, COMPLETE)
+    else:
+        report(modeladmin, request, payment, _("completed."), messages.SUCCESS, action=COMPLETE)
+
+
+@admin.action(permissions=["complete"], description=COMPLETE)
+def complete_verified(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
+) -> None:
+    """Complete each selected payment whose transaction Pi verified and the core checks accept.
+
+    Final payments are skipped without calling Pi. For the others, Pi's current payment is
+    fetched once and handed to :func:`services.complete`, which checks it (Pi's flags, the
+    network, Horizon) before calling Pi's complete.
+    """
+    for payment in queryset.select_related("pi_user"):
+        complete_one(modeladmin, request, payment)

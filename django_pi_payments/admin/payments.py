@@ -1,0 +1,183 @@
+"""The ``Payment`` admin and its read-only ``PaymentEvent`` inline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Payment, PaymentEvent
+from .actions import cancel_on_pi, complete_verified, sync_from_pi
+from .views import configuration_view
+
+if TYPE_CHECKING:
+    PaymentEventInlineBase = admin.TabularInline[PaymentEvent, Payment]
+    PaymentAdminBase = admin.ModelAdmin[Payment]
+else:  # Django's admin classes are not subscriptable at run time.
+    PaymentEventInlineBase = admin.TabularInline
+    PaymentAdminBase = admin.ModelAdmin
+
+# The permission that lets staff cancel a payment at Pi (declared on ``Payment.Meta``).
+CANCEL_PERMISSION = "pi_payments.cancel_payment"
+# Syncing and completing change a payment's state (and may fulfil an order through
+# ``payment_completed``), so they need the model's change permission, although no field of the
+# change form can ever be edited.
+OPERATE_PERMISSION = "pi_payments.change_payment"
+
+
+class PaymentEventInline(PaymentEventInlineBase):
+    """The payment's audit log, newest first; nobody adds, edits or deletes an event."""
+
+    model = PaymentEvent
+    fields = ("created_at", "kind", "source", "from_status", "to_status", "detail")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """Whoever may see a payment may see its audit log."""
+        return request.user.has_perm("pi_payments.view_payment") or request.user.has_perm(
+            OPERATE_PERMISSION
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """Events are written by the services only."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """The audit log is never edited."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        """The audit log is never deleted."""
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(PaymentAdminBase):
+    """Every payment, read-only; cancel, sync and complete go through the services.
+
+    The change form shows every field read-only and cannot be saved, payments cannot be added or
+    deleted (they mirror Pi's records and carry money), and the bulk delete action is gone.
+    """
+
+    list_display = (
+        "identifier",
+        "payer",
+        "amount",
+        "direction",
+        "status",
+        "network",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = ("status", "direction", "network", "created_at")
+    search_fields = ("=identifier", "=txid", "=user_uid", "pi_user__username")
+    list_select_related = ("pi_user",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = (cancel_on_pi, sync_from_pi, complete_verified)
+    inlines = (PaymentEventInline,)
+    fieldsets = (
+        (
+            None,
+            {"fields": ("identifier", "status", "direction", "amount", "memo", "network")},
+        ),
+        (_("Parties"), {"fields": ("pi_user", "user_uid", "from_address", "to_address")}),
+        (_("Transaction"), {"fields": ("txid", "refund_of")}),
+        (
+            _("Timeline"),
+            {
+                "fields": (
+                    "pi_created_at",
+                    "approved_at",
+                    "completed_at",
+                    "cancelled_at",
+                    "last_synced_at",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        (_("Pi data"), {"fields": ("metadata", "raw"), "classes": ("collapse",)}),
+    )
+    readonly_fields = (
+        "identifier",
+        "status",
+        "direction",
+        "amount",
+        "memo",
+        "network",
+        "pi_user",
+        "user_uid",
+        "from_address",
+        "to_address",
+        "txid",
+        "refund_of",
+        "pi_created_at",
+        "approved_at",
+        "completed_at",
+        "cancelled_at",
+        "last_synced_at",
+        "created_at",
+        "updated_at",
+        "metadata",
+        "raw",
+    )
+
+    @admin.display(description=_("user"), ordering="pi_user__username")
+    def payer(self, payment: Payment) -> str:
+        """The Pi username of the payer, or the Pi uid when no Pi user is linked."""
+        if payment.pi_user is not None:
+            return str(payment.pi_user)
+        return payment.user_uid
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Payments are created from Pi's records by the services, never by hand."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
+        """No field of a payment is ever edited; state changes go through the actions."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
+        """A payment is a money record with an audit log: it is never deleted."""
+        return False
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """May the user run "Cancel on Pi Network"?"""
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        """May the user run "Sync from Pi Network"?"""
+        return request.user.has_perm(OPERATE_PERMISSION)
+
+    def has_complete_permission(self, request: HttpRequest) -> bool:
+        """May the user run "Complete verified payments"?"""
+        return request.user.has_perm(OPERATE_PERMISSION)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """The allowed actions, without Django's bulk "delete selected"."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self) -> list[URLPattern]:
+        """The default URLs plus ``configuration/``, the read-only Pi settings page."""
+        configuration = path(
+            "configuration/",
+            self.admin_site.admin_view(self.configuration_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_configuration",
+        )
+        return [configuration, *super().get_urls()]
+
+    def configuration_view(self, request: HttpRequest) -> TemplateResponse:
+        """Show the effective ``PI_PAYMENTS`` settings with every secret redacted."""
+        return configuration_view(self, request)

@@ -1,0 +1,127 @@
+"""``manage.py pi_reconcile``: bring every incomplete payment to a final state, from cron."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import ArgumentParser, BooleanOptionalAction
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...exceptions import PiError
+from ...reconcile import Outcome, ReconcileBusy, Report, reconcile
+
+# Show progress on a terminal only when more than this many payments are due.
+PROGRESS_THRESHOLD = 20
+
+
+class Command(BaseCommand):
+    """Reconcile Pi's incomplete payments and the local ones stuck in a non-final status."""
+
+    help = (
+        "Complete, mark or cancel every incomplete Pi payment. Exits 1 when a payment failed "
+        "(from the command line; pass --no-fail-on-error to always exit 0)."
+    )
+
+    from_command_line = False
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """Remember that we run from the command line: failures then set the exit status."""
+        self.from_command_line = True
+        super().run_from_argv(argv)
+
+    def add_arguments(self, parser: CommandParser | ArgumentParser) -> None:
+        """The options of DESIGN.md §7."""
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Report what would be done; make no state-changing call to Pi or the database.",
+        )
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=10,
+            metavar="MINUTES",
+            help="Local payments count as stuck after this many minutes without change "
+            "(default 10).",
+        )
+        parser.add_argument(
+            "--cancel-unpaid",
+            action="store_true",
+            help="Cancel approved payments that have no transaction after --older-than.",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=4, help="Payments handled in parallel (default 4)."
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON document instead of a summary."
+        )
+        parser.add_argument(
+            "--fail-on-error",
+            action=BooleanOptionalAction,
+            default=None,
+            help="Exit with status 1 when any payment failed (default: on from the command "
+            "line, off under call_command).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the reconciliation and report it."""
+        if options["older_than"] < 0 or options["workers"] < 1:
+            raise CommandError("--older-than must be >= 0 and --workers >= 1.")
+        fail_on_error = options["fail_on_error"]
+        if fail_on_error is None:
+            fail_on_error = self.from_command_line
+        self.progress_shown = 0
+        show_progress = sys.stderr.isatty() and not options["json"] and options["verbosity"] > 0
+        try:
+            report = reconcile(
+                older_than=timedelta(minutes=options["older_than"]),
+                cancel_unpaid=options["cancel_unpaid"],
+                dry_run=options["dry_run"],
+                workers=options["workers"],
+                progress=self._progress if show_progress else None,
+            )
+        except ReconcileBusy as exc:
+            self.stderr.write(f"pi_reconcile: {exc}; nothing done.")
+            return
+        except PiError as exc:
+            raise CommandError(f"Could not read Pi's incomplete payments: {exc}") from None
+        if show_progress and self.progress_shown:
+            self.stderr.write("")
+        self._report(report, options)
+        if report.failed and fail_on_error:
+            raise CommandError(
+                f"{report.counts['failed']} payment(s) failed; see the output above.", returncode=1
+            )
+
+    def _progress(self, outcome: Outcome) -> None:
+        self.progress_shown += 1
+        if self.progress_shown >= PROGRESS_THRESHOLD:
+            self.stderr.write(f"\rreconciled {self.progress_shown} payments…", ending="")
+            self.stderr.flush()
+
+    def _report(self, report: Report, options: dict[str, Any]) -> None:
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_json(), indent=2))
+            return
+        verbosity = options["verbosity"]
+        for outcome in report.outcomes:
+            if outcome.failed:
+                self.stderr.write(
+                    self.style.ERROR(
+                        f"{outcome.identifier}: failed ({outcome.before} -> {outcome.after}): "
+                        f"{outcome.error}"
+                    )
+                )
+            elif verbosity >= 2 or (verbosity >= 1 and outcome.before != outcome.after):
+                self.stdout.write(
+                    f"{outcome.identifier}: {outcome.action} ({outcome.before} -> {outcome.after})"
+                )
+        if verbosity >= 1:
+            counts = report.counts
+            summary = ", ".join(f"{key} {value}" for key, value in counts.items())
+            prefix = "dry run: " if report.dry_run else ""
+            style = self.style.ERROR if report.failed else self.style.SUCCESS
+            self.stdout.write(style(f"{prefix}{summary}"))

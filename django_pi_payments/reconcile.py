@@ -1,0 +1,263 @@
+"""Bring every incomplete payment to a final state: the engine behind ``manage.py pi_reconcile``.
+
+:func:`reconcile` is a plain function, so any scheduler (cron, Celery beat, django-q, django-rq)
+can run it. It takes Pi's ``incomplete_server_payments`` (fresh truth: acted on without another
+read) plus the local payments stuck in a non-final status longer than ``older_than``, and runs each
+through :mod:`django_pi_payments.services` on a pool of worker threads.
+
+Overlapping runs never act on one payment twice: on PostgreSQL each payment is claimed with
+``SELECT … FOR UPDATE SKIP LOCKED`` and a run skips what another holds; on databases without row
+locks (SQLite) a file lock lets one run at a time proceed and the others stop at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from . import services
+from .client import get_client
+from .dto import USER_TO_APP, PaymentDTO
+from .exceptions import PaymentError, PiError
+from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
+from .services.core import atomic, db_alias, status_from_dto
+
+logger = logging.getLogger("django_pi_payments.reconcile")
+
+S = PaymentStatus
+SOURCE = EventSource.RECONCILE
+
+
+class ReconcileBusy(Exception):
+    """Another run holds the database's reconcile lock (databases without row locks only)."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one payment: its status before and after, the action, any error."""
+
+    identifier: str
+    action: str
+    before: str | None = None
+    after: str | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """An error stopped this payment's action."""
+        return self.error is not None
+
+
+@dataclass
+class Report:
+    """The result of a run: one :class:`Outcome` per payment, and counts by action."""
+
+    dry_run: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``total``, ``failed`` and one count per action."""
+        counts = Counter(outcome.action for outcome in self.outcomes)
+        return {
+            "total": len(self.outcomes),
+            "failed": sum(outcome.failed for outcome in self.outcomes),
+            **dict(sorted(counts.items())),
+        }
+
+    @property
+    def failed(self) -> bool:
+        """Whether any payment failed."""
+        return any(outcome.failed for outcome in self.outcomes)
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready document: the counts and one entry per payment."""
+        return {
+            "dry_run": self.dry_run,
+            "counts": self.counts,
+            "payments": [asdict(outcome) for outcome in self.outcomes],
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    """The knobs of a run (see :func:`reconcile`)."""
+
+    older_than: timedelta = timedelta(minutes=10)
+    cancel_unpaid: bool = False
+    dry_run: bool = False
+
+
+def decide(dto: PaymentDTO, local: Payment | None, options: Options) -> str:
+    """The action Pi's state calls for: complete, mark_completed, mark_cancelled, cancel, wait."""
+    if dto.status.developer_completed:
+        return "mark_completed"
+    if dto.is_cancelled:
+        return "mark_cancelled"
+    if dto.has_verified_transaction and dto.direction == USER_TO_APP:
+        return "complete"
+    if dto.transaction is not None:
+        return "wait"
+    if (
+        dto.status.developer_approved
+        and options.cancel_unpaid
+        and _unpaid_long(dto, local, options)
+    ):
+        return "cancel"
+    if local is not None and status_from_dto(dto) != local.status:
+        return "sync"
+    return "wait"
+
+
+def _unpaid_long(dto: PaymentDTO, local: Payment | None, options: Options) -> bool:
+    since = (local.approved_at if local else None) or dto.created_at
+    return since is not None and since <= timezone.now() - options.older_than
+
+
+def _perform(action: str, identifier: str, dto: PaymentDTO) -> None:
+    if action == "complete" and dto.txid:
+        services.complete(identifier, dto.txid, source=SOURCE, dto=dto)
+    elif action == "cancel":
+        services.sync(identifier, source=SOURCE, dto=dto)
+        services.cancel(identifier, source=SOURCE)
+    elif action != "wait":
+        services.sync(identifier, source=SOURCE, dto=dto)
+
+
+def _claim(identifier: str) -> tuple[bool, Payment | None]:
+    """Lock the local row without waiting: ``(False, None)`` when another run holds it."""
+    connection = connections[db_alias()]
+    queryset = Payment.objects.filter(identifier=identifier)
+    if connection.features.has_select_for_update_skip_locked:
+        local = queryset.select_for_update(skip_locked=True).first()
+        if local is None and queryset.exists():
+            return False, None
+        return True, local
+    return True, queryset.first()
+
+
+def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcome:
+    """Reconcile one payment inside its own transaction; errors become the outcome's ``error``."""
+    try:
+        with atomic():
+            claimed, local = _claim(identifier)
+            if not claimed:
+                return Outcome(identifier, "skipped_locked")
+            before = local.status if local else None
+            if local is not None and local.is_final:
+                return Outcome(identifier, "already_final", before, before)
+            try:
+                dto = dto or services.fetch(identifier)
+                action = decide(dto, local, options)
+                if options.dry_run:
+                    return Outcome(identifier, f"would_{action}", before, before)
+                _perform(action, identifier, dto)
+            except (PaymentError, PiError) as exc:
+                after = _status(identifier)
+                code = getattr(exc, "code", type(exc).__name__)
+                return Outcome(identifier, "failed", before, after, f"{code}: {exc}")
+            return Outcome(identifier, action, before, _status(identifier))
+    finally:
+        connections.close_all()
+
+
+def _status(identifier: str) -> str | None:
+    return Payment.objects.filter(identifier=identifier).values_list("status", flat=True).first()
+
+
+def candidates(options: Options) -> Iterator[tuple[str, PaymentDTO | None]]:
+    """Pi's incomplete payments (with their DTO), then local stuck ones, each once."""
+    seen: set[str] = set()
+    for dto in get_client().incomplete_server_payments():
+        if dto.identifier not in seen:
+            seen.add(dto.identifier)
+            yield dto.identifier, dto
+    cutoff = timezone.now() - options.older_than
+    stuck = (
+        Payment.objects.exclude(status__in=FINAL_STATUSES)
+        .filter(updated_at__lte=cutoff)
+        .order_by("updated_at")
+        .values_list("identifier", flat=True)
+    )
+    for identifier in stuck.iterator(chunk_size=500):
+        if identifier not in seen:
+            seen.add(identifier)
+            yield identifier, None
+
+
+@contextmanager
+def run_lock() -> Iterator[None]:
+    """Serialize runs on databases without ``SKIP LOCKED`` (a file lock per database)."""
+    connection = connections[db_alias()]
+    if connection.features.has_select_for_update_skip_locked:
+        yield
+        return
+    name = hashlib.sha256(str(connection.settings_dict["NAME"]).encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"pi_reconcile-{name}.lock")
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReconcileBusy("another pi_reconcile run is in progress") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def reconcile(
+    *,
+    older_than: timedelta = timedelta(minutes=10),
+    cancel_unpaid: bool = False,
+    dry_run: bool = False,
+    workers: int = 4,
+    progress: Callable[[Outcome], None] | None = None,
+) -> Report:
+    """Reconcile every incomplete payment and return the :class:`Report`.
+
+    Raises :class:`PiError` when Pi's incomplete list cannot be read and :class:`ReconcileBusy`
+    when another run holds the lock (SQLite). ``KeyboardInterrupt`` cancels pending work and
+    propagates.
+    """
+    options = Options(older_than=older_than, cancel_unpaid=cancel_unpaid, dry_run=dry_run)
+    report = Report(dry_run=dry_run)
+    with run_lock():
+        for outcome in _run_pool(candidates(options), options, max(1, workers)):
+            report.outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+    return report
+
+
+def _run_pool(
+    items: Iterable[tuple[str, PaymentDTO | None]], options: Options, workers: int
+) -> Iterator[Outcome]:
+    """Run :func:`process` over ``items`` with at most ``twice as many as`` payments in flight."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pi_reconcile") as pool:
+        pending: set[Future[Outcome]] = set()
+        try:
+            for identifier, dto in items:
+                pending.add(pool.submit(process, identifier, dto, options))
+                if len(pending) >= 2 * workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (future.result() for future in done)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise

@@ -1,0 +1,242 @@
+"""The payment and Pi user admin pages: columns, search, read-only fields, no add or delete."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from django_pi_payments.models import Payment, PaymentEvent, PiUser
+
+from .conftest import PaymentMaker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHANGELIST = "admin:pi_payments_payment_changelist"
+
+
+def change_url(payment: Payment) -> str:
+    return reverse("admin:pi_payments_payment_change", args=[payment.pk])
+
+
+def action_choices(response: Any) -> set[str]:
+    if response.context["action_form"] is None:
+        return set()
+    return {name for name, _label in response.context["action_form"].fields["action"].choices}
+
+
+def test_changelist_columns_and_filters(admin_client: Client, make: PaymentMaker) -> None:
+    completed = make.completed()
+    approved = make.approved()
+
+    response = admin_client.get(reverse(CHANGELIST))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    for payment in (completed, approved):
+        assert payment.identifier in content
+        assert payment.pi_user is not None
+        assert payment.pi_user.username in content
+    headers = [str(header["text"]) for header in response.context["result_headers"]]
+    assert headers[1:] == [
+        "identifier",
+        "user",
+        "amount",
+        "direction",
+        "status",
+        "network",
+        "created",
+        "completed",
+    ]
+    filters = {str(spec.title) for spec in response.context["cl"].filter_specs}
+    assert filters == {"status", "direction", "network", "created"}
+    assert response.context["cl"].date_hierarchy == "created_at"
+
+
+def test_changelist_filters_by_status(admin_client: Client, make: PaymentMaker) -> None:
+    completed = make.completed()
+    approved = make.approved()
+
+    response = admin_client.get(reverse(CHANGELIST), {"status__exact": "completed"})
+
+    shown = list(response.context["cl"].result_list)
+    assert shown == [completed]
+    assert approved not in shown
+
+
+def test_changelist_queries_do_not_grow_with_rows(
+    admin_client: Client, make: PaymentMaker, django_assert_max_num_queries: Any
+) -> None:
+    for _ in range(3):
+        make.approved()
+    admin_client.get(reverse(CHANGELIST))  # warm the session and content types
+
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(reverse(CHANGELIST))
+
+    assert len(response.context["cl"].result_list) == 3
+
+
+@pytest.mark.parametrize("field", ["identifier", "txid", "user_uid", "username"])
+def test_search(admin_client: Client, make: PaymentMaker, field: str) -> None:
+    wanted = make.completed()
+    make.completed()
+    assert wanted.pi_user is not None
+    term = wanted.pi_user.username if field == "username" else getattr(wanted, field)
+
+    response = admin_client.get(reverse(CHANGELIST), {"q": term})
+
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_change_form_is_read_only(admin_client: Client, make: PaymentMaker) -> None:
+    payment = make.completed()
+
+    response = admin_client.get(change_url(payment))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert payment.identifier in content
+    assert payment.txid is not None and payment.txid in content
+    assert 'name="_save"' not in content
+    assert 'name="amount"' not in content
+    admin_form = response.context["adminform"]
+    assert set(admin_form.readonly_fields) >= {
+        "amount",
+        "identifier",
+        "user_uid",
+        "direction",
+        "from_address",
+        "to_address",
+        "network",
+        "txid",
+        "status",
+        "memo",
+        "metadata",
+        "raw",
+        "refund_of",
+        "created_at",
+        "completed_at",
+    }
+
+
+def test_posting_a_changed_amount_changes_nothing(admin_client: Client, make: PaymentMaker) -> None:
+    payment = make.completed()
+    events = PaymentEvent.objects.filter(payment=payment).count()
+
+    response = admin_client.post(
+        change_url(payment),
+        {"amount": "1000", "status": "created", "txid": "", "memo": "changed", "_save": "Save"},
+    )
+
+    assert response.status_code == 403
+    payment.refresh_from_db()
+    assert payment.amount == Decimal("3.14")
+    assert payment.status == "completed"
+    assert payment.memo == "Admin test order"
+    assert PaymentEvent.objects.filter(payment=payment).count() == events
+
+
+def test_no_add(admin_client: Client, make: PaymentMaker) -> None:
+    make.approved()
+    add_url = reverse("admin:pi_payments_payment_add")
+
+    assert admin_client.get(add_url).status_code == 403
+    response = admin_client.post(add_url, {"identifier": "forged", "amount": "1"})
+    assert response.status_code == 403
+    assert not Payment.objects.filter(identifier="forged").exists()
+    changelist = admin_client.get(reverse(CHANGELIST))
+    assert add_url not in changelist.content.decode()
+
+
+def test_no_delete(admin_client: Client, make: PaymentMaker) -> None:
+    payment = make.completed()
+    delete_url = reverse("admin:pi_payments_payment_delete", args=[payment.pk])
+
+    assert admin_client.get(delete_url).status_code == 403
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
+    changelist = admin_client.get(reverse(CHANGELIST))
+    assert "delete_selected" not in action_choices(changelist)
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "delete_selected", "_selected_action": [payment.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert Payment.objects.filter(pk=payment.pk).exists()
+
+
+def test_events_inline_newest_first_and_read_only(admin_client: Client, make: PaymentMaker) -> None:
+    payment = make.completed()
+
+    response = admin_client.get(change_url(payment))
+
+    (inline,) = response.context["inline_admin_formsets"]
+    kinds = [form.instance.kind for form in inline.formset.forms]
+    expected = list(
+        PaymentEvent.objects.filter(payment=payment)
+        .order_by("-created_at", "-id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds == expected
+    assert kinds[0] == "completed"
+    assert not inline.has_add_permission
+    assert not inline.has_change_permission
+    assert not inline.has_delete_permission
+    assert not inline.formset.can_delete
+
+
+def test_view_only_staff_sees_payments_and_events_but_no_action(
+    staff_client: Any, make: PaymentMaker
+) -> None:
+    payment = make.completed()
+    client = staff_client("view_payment")
+
+    changelist = client.get(reverse(CHANGELIST))
+    change = client.get(change_url(payment))
+
+    assert changelist.status_code == 200
+    assert payment.identifier in changelist.content.decode()
+    assert changelist.context["action_form"] is None
+    (inline,) = change.context["inline_admin_formsets"]
+    assert len(inline.formset.forms) == PaymentEvent.objects.filter(payment=payment).count()
+
+
+def test_staff_without_view_permission_is_refused(staff_client: Any, make: PaymentMaker) -> None:
+    payment = make.approved()
+    client = staff_client()
+
+    assert client.get(reverse(CHANGELIST)).status_code == 403
+    assert client.get(change_url(payment)).status_code == 403
+
+
+def test_pi_user_admin_is_read_only(admin_client: Client, make: PaymentMaker) -> None:
+    payment = make.approved()
+    pi_user = payment.pi_user
+    assert pi_user is not None
+    other = make.pioneer()
+    changelist = reverse("admin:pi_payments_piuser_changelist")
+    change = reverse("admin:pi_payments_piuser_change", args=[pi_user.pk])
+
+    listed = admin_client.get(changelist)
+    searched = admin_client.get(changelist, {"q": pi_user.uid})
+    by_name = admin_client.get(changelist, {"q": other.username})
+    shown = admin_client.get(change)
+    posted = admin_client.post(change, {"uid": "forged", "username": "forged", "scopes": "[]"})
+
+    assert listed.status_code == 200
+    assert pi_user.uid in listed.content.decode()
+    assert list(searched.context["cl"].result_list) == [pi_user]
+    assert list(by_name.context["cl"].result_list) == [other]
+    assert shown.status_code == 200
+    assert 'name="_save"' not in shown.content.decode()
+    assert posted.status_code == 403
+    pi_user.refresh_from_db()
+    assert pi_user.uid != "forged"
+    assert admin_client.get(reverse("admin:pi_payments_piuser_add")).status_code == 403
+    delete = reverse("admin:pi_payments_piuser_delete", args=[pi_user.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert PiUser.objects.filter(pk=pi_user.pk).exists()
+    assert "delete_selected" not in action_choices(listed)

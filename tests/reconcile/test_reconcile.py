@@ -1,0 +1,199 @@
+"""``pi_reconcile`` against the sandbox: every outcome of DESIGN.md §7, output and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, connections
+
+from django_pi_payments.client import get_client
+from django_pi_payments.management.commands.pi_reconcile import Command
+from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
+from django_pi_payments.reconcile import reconcile
+
+S = PaymentStatus
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("pi_reconcile", "--older-than", "0", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def status(identifier: str) -> str:
+    return Payment.objects.get(identifier=identifier).status
+
+
+def test_verified_transaction_is_completed(flow, pi_sandbox, signal_log):
+    identifier, _txid = flow.paid()
+    out, _err = run()
+    assert status(identifier) == S.COMPLETED
+    assert pi_sandbox.payment(identifier)["status"]["developer_completed"] is True
+    assert signal_log.count("completed", identifier) == 1
+    assert "complete 1" in out
+    run()
+    assert signal_log.count("completed", identifier) == 1
+
+
+def test_cancelled_at_pi_is_marked(flow, pi_sandbox, signal_log):
+    identifier = flow.approved()
+    pi_sandbox.user_cancel(identifier)
+    run()
+    assert status(identifier) == S.USER_CANCELLED
+    assert signal_log.count("cancelled", identifier) == 1
+
+
+def test_completed_at_pi_is_marked_with_one_signal(flow, pi_sandbox, signal_log):
+    identifier, txid = flow.paid()
+    get_client().complete_payment(identifier, txid)
+    pi_sandbox.clear_calls()
+    run()
+    run()
+    assert status(identifier) == S.COMPLETED
+    assert signal_log.count("completed", identifier) == 1
+    assert pi_sandbox.calls("complete") == []
+
+
+def test_unpaid_approved_payment_is_cancelled_only_with_cancel_unpaid(flow, pi_sandbox, signal_log):
+    identifier = flow.approved()
+    out, _err = run("-v", "2")
+    assert status(identifier) == S.APPROVED
+    assert "wait" in out
+    run("--cancel-unpaid")
+    assert status(identifier) == S.CANCELLED
+    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is True
+    assert signal_log.count("cancelled", identifier) == 1
+
+
+def test_recent_unpaid_payment_is_left_alone(flow, pi_sandbox):
+    identifier = flow.approved()
+    call_command("pi_reconcile", "--cancel-unpaid", stdout=io.StringIO())
+    assert status(identifier) == S.APPROVED
+
+
+def test_dry_run_changes_nothing(flow, pi_sandbox, signal_log):
+    paid, _txid = flow.paid()
+    unpaid = flow.for_new_shopper().approved()
+    pi_sandbox.clear_calls()
+    signal_log.received.clear()
+    events_before = PaymentEvent.objects.count()
+    out, _err = run("--dry-run", "--cancel-unpaid", "--json")
+    document = json.loads(out)
+    assert document["dry_run"] is True
+    actions = {entry["identifier"]: entry["action"] for entry in document["payments"]}
+    assert actions == {paid: "would_complete", unpaid: "would_cancel"}
+    assert [c for c in pi_sandbox.calls() if c["method"] == "POST"] == []
+    assert PaymentEvent.objects.count() == events_before
+    assert status(paid) == S.APPROVED
+    assert signal_log.received == []
+
+
+def test_json_document(flow, pi_sandbox):
+    identifier, _txid = flow.paid()
+    out, _err = run("--json")
+    document = json.loads(out)
+    assert document["counts"]["total"] == 1
+    assert document["counts"]["failed"] == 0
+    (entry,) = document["payments"]
+    assert entry == {
+        "identifier": identifier,
+        "action": "complete",
+        "before": "approved",
+        "after": "completed",
+        "error": None,
+    }
+
+
+def test_one_failure_does_not_stop_the_others(flow, pi_sandbox):
+    paid = [flow.for_new_shopper(f"s{n}").paid()[0] for n in range(3)]
+    pi_sandbox.add_fault("complete", status=400, body={"error": "unknown_error"}, count=1)
+    out, _err = run("--json", "--workers", "1")
+    document = json.loads(out)
+    assert document["counts"]["failed"] == 1
+    assert document["counts"]["complete"] == 2
+    assert sorted(status(i) for i in paid) == [S.COMPLETED, S.COMPLETED, S.TRANSACTION_VERIFIED]
+    failed = [e for e in document["payments"] if e["error"]]
+    assert "unknown_error" in failed[0]["error"]
+
+
+def test_exit_codes(flow, pi_sandbox):
+    flow.paid()
+    pi_sandbox.add_fault("complete", status=400, body={"error": "unknown_error"}, count=5)
+    run()
+    with pytest.raises(CommandError) as caught:
+        run("--fail-on-error")
+    assert caught.value.returncode == 1
+    with pytest.raises(SystemExit) as exited:
+        from_command_line("--older-than", "0")
+    assert exited.value.code == 1
+    pi_sandbox.clear_faults()
+    from_command_line("--older-than", "0")
+    assert status_of_all() == {S.COMPLETED}
+
+
+def from_command_line(*argv: str) -> None:
+    """Run the command as ``manage.py pi_reconcile ...`` would (checks skipped: sandbox URL)."""
+    Command(stdout=io.StringIO(), stderr=io.StringIO()).run_from_argv(
+        ["manage.py", "pi_reconcile", "--skip-checks", *argv]
+    )
+
+
+def status_of_all() -> set[str]:
+    return set(Payment.objects.values_list("status", flat=True))
+
+
+def test_pi_list_unreadable_is_an_error(app, pi_sandbox):
+    pi_sandbox.add_fault("incomplete_server_payments", status=503, count=10)
+    with pytest.raises(CommandError, match="incomplete payments"):
+        run()
+
+
+def test_verbosity_zero_prints_nothing(flow, pi_sandbox):
+    flow.paid()
+    out, err = run("-v", "0")
+    assert out == ""
+    assert err == ""
+
+
+@pytest.mark.postgres
+def test_two_overlapping_runs_act_once_per_payment(transactional_db, flow, pi_sandbox, signal_log):
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock races need PostgreSQL: run with DATABASE_URL (make test-postgres)")
+    paid = [flow.for_new_shopper(f"p{n}").paid()[0] for n in range(12)]
+    unpaid = [flow.for_new_shopper(f"u{n}").approved() for n in range(12)]
+    events_before = {
+        i: PaymentEvent.objects.filter(payment__identifier=i).count() for i in paid + unpaid
+    }
+    pi_sandbox.set_config(latency_ms=5)
+    pi_sandbox.clear_calls()
+    reports = []
+    barrier = threading.Barrier(2)
+
+    def one_run() -> None:
+        barrier.wait()
+        try:
+            reports.append(reconcile(older_than=timedelta(0), cancel_unpaid=True, workers=4))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    acting = {"complete", "cancel", "mark_completed", "mark_cancelled", "sync"}
+    for identifier in paid + unpaid:
+        actions = [o.action for r in reports for o in r.outcomes if o.identifier == identifier]
+        assert sum(a in acting for a in actions) == 1, (identifier, actions)
+        new_events = PaymentEvent.objects.filter(payment__identifier=identifier).count()
+        assert new_events - events_before[identifier] == 1
+    assert signal_log.count("completed") == len(paid)
+    assert signal_log.count("cancelled") == len(unpaid)
+    assert len([c for c in pi_sandbox.calls("complete") if c["status"] == 200]) == len(paid)
+    assert len([c for c in pi_sandbox.calls("cancel") if c["status"] == 200]) == len(unpaid)
