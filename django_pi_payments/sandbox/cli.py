@@ -18,7 +18,7 @@ from typing import TextIO
 
 from .server import SandboxServer
 
-__all__ = ["add_arguments", "build_parser", "is_loopback", "main"]
+__all__ = ["add_arguments", "build_parser", "is_loopback", "main", "serve"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +79,13 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None) -> int:
-    """Run the sandbox until interrupted; return the exit status (2 for a refused host)."""
+    """Parse ``argv``, run the sandbox until interrupted; return the exit status."""
+    return serve(build_parser().parse_args(argv), stdout=stdout)
+
+
+def serve(options: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
+    """Run the sandbox for parsed ``options`` until interrupted (2 for a refused host)."""
     out = stdout or sys.stdout
-    options = build_parser().parse_args(argv)
     if not options.allow_remote and not is_loopback(options.host):
         sys.stderr.write(
             f"Refusing to serve the Pi sandbox on {options.host}: it is not a loopback address. "

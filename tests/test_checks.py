@@ -1,0 +1,65 @@
+"""System checks name the exact setting to fix."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from stellar_sdk import Keypair
+
+GOOD = {"API_KEY": "k" * 64, "API_BASE_URL": "https://api.minepi.com", "NETWORK": "Pi Testnet"}
+
+
+def ids(settings, *, debug: bool = False, **overrides) -> dict[str, str]:
+    settings.DEBUG = debug
+    settings.PI_PAYMENTS = {**GOOD, **overrides}
+    messages = checks.run_checks(tags=[checks.Tags.security])
+    return {m.id: f"{m.msg} {m.hint}" for m in messages if m.id.startswith("pi_payments.E")}
+
+
+def test_good_settings_pass(settings):
+    assert ids(settings) == {}
+
+
+def test_missing_api_key(settings):
+    found = ids(settings, API_KEY="")
+    assert set(found) == {"pi_payments.E001"}
+    assert 'PI_PAYMENTS["API_KEY"]' in found["pi_payments.E001"]
+
+
+def test_unknown_network(settings):
+    found = ids(settings, NETWORK="Stellar")
+    assert set(found) == {"pi_payments.E002"}
+    assert 'PI_PAYMENTS["NETWORK"]' in found["pi_payments.E002"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://api.minepi.com", "https://127.0.0.1:8765", "http://localhost:8765"]
+)
+def test_plain_http_or_loopback_base_url_without_debug(settings, url):
+    found = ids(settings, API_BASE_URL=url)
+    assert set(found) == {"pi_payments.E003"}
+    assert 'PI_PAYMENTS["API_BASE_URL"]' in found["pi_payments.E003"]
+
+
+def test_sandbox_url_is_fine_with_debug(settings):
+    assert ids(settings, debug=True, API_BASE_URL="http://127.0.0.1:8765") == {}
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        "not-a-seed",
+        Keypair.random().public_key,
+        "S" + "A" * 55,
+        Keypair.random().secret[:-1] + "A",
+    ],
+)
+def test_malformed_wallet_seed(settings, seed):
+    found = ids(settings, WALLET_PRIVATE_SEED=seed)
+    assert set(found) == {"pi_payments.E004"}
+    assert 'PI_PAYMENTS["WALLET_PRIVATE_SEED"]' in found["pi_payments.E004"]
+    assert seed not in found["pi_payments.E004"]
+
+
+def test_valid_wallet_seed(settings):
+    assert ids(settings, WALLET_PRIVATE_SEED=Keypair.random().secret) == {}
