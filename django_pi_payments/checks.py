@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import NETWORKS, SETTINGS_NAME, pi_settings
 from .strkey import is_valid_seed
@@ -73,3 +73,23 @@ def check_settings(
             )
         )
     return messages
+
+
+BACKEND = "django_pi_payments.backends.PiAccessTokenBackend"
+
+
+@register(Tags.security)
+def check_auth_backend(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Warn when the ``auth`` route's session logins would not survive the next request."""
+    if BACKEND in settings.AUTHENTICATION_BACKENDS:
+        return []
+    return [
+        Warning(
+            f"{BACKEND} is not in settings.AUTHENTICATION_BACKENDS.",
+            hint=f'Add "{BACKEND}" to settings.AUTHENTICATION_BACKENDS: without it a user signed '
+            "in through the pi_payment/auth route is anonymous again on the next request.",
+            id="pi_payments.W001",
+        )
+    ]

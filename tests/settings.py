@@ -153,3 +153,9 @@ LOGGING = {
         },
     },
 }
+
+# As the docs tell sites to configure it: Pi sign-in next to the usual username/password backend.
+AUTHENTICATION_BACKENDS = [
+    "django_pi_payments.backends.PiAccessTokenBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]

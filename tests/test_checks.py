@@ -63,3 +63,16 @@ def test_malformed_wallet_seed(settings, seed):
 
 def test_valid_wallet_seed(settings):
     assert ids(settings, WALLET_PRIVATE_SEED=Keypair.random().secret) == {}
+
+
+def test_missing_auth_backend_warns(settings):
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    warnings = [
+        m for m in checks.run_checks(tags=[checks.Tags.security]) if m.id == "pi_payments.W001"
+    ]
+    assert len(warnings) == 1
+    assert "AUTHENTICATION_BACKENDS" in warnings[0].hint
+    settings.AUTHENTICATION_BACKENDS = ["django_pi_payments.backends.PiAccessTokenBackend"]
+    assert not [
+        m for m in checks.run_checks(tags=[checks.Tags.security]) if m.id == "pi_payments.W001"
+    ]

@@ -14,11 +14,21 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import TextIO
+from typing import Protocol
 
 from .server import SandboxServer
 
 __all__ = ["add_arguments", "build_parser", "is_loopback", "main", "serve"]
+
+
+class Output(Protocol):
+    """Where the sandbox prints its URL: a text stream or Django's ``OutputWrapper``."""
+
+    def write(self, text: str, /) -> object:
+        """Write ``text``."""
+
+    def flush(self) -> None:
+        """Flush what was written."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,12 +88,12 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def main(argv: list[str] | None = None, *, stdout: TextIO | None = None) -> int:
+def main(argv: list[str] | None = None, *, stdout: Output | None = None) -> int:
     """Parse ``argv``, run the sandbox until interrupted; return the exit status."""
     return serve(build_parser().parse_args(argv), stdout=stdout)
 
 
-def serve(options: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
+def serve(options: argparse.Namespace, *, stdout: Output | None = None) -> int:
     """Run the sandbox for parsed ``options`` until interrupted (2 for a refused host)."""
     out = stdout or sys.stdout
     if not options.allow_remote and not is_loopback(options.host):

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import services
-from ..auth import MAX_TOKEN_LENGTH, verify_access_token
+from ..auth import MAX_TOKEN_LENGTH
 from ..authentication import PiAccessTokenAuthentication, get_request_pi_user
 from ..models import Payment, PiUser
 from ..serializers import (
@@ -52,8 +52,7 @@ class BodyAccessTokenAuthentication(BaseAuthentication):
             return None
         if len(token) > MAX_TOKEN_LENGTH:
             raise exceptions.ValidationError(_("accessToken is too long."))
-        pi_user = verify_access_token(token, request=request._request)
-        return pi_user.user, pi_user
+        return PiAccessTokenAuthentication().authenticate_credentials(token, request)
 
     def authenticate_header(self, request: Request) -> str:
         """Ask for credentials with 401, as the Bearer class does."""

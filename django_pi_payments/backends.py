@@ -1,0 +1,49 @@
+"""Django authentication backend for Pi access tokens.
+
+Add it to ``AUTHENTICATION_BACKENDS`` (next to ``ModelBackend``) and call
+``django.contrib.auth.authenticate(request, pi_access_token=token)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
+
+from .auth import PiAuthenticationError, verify_access_token
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import _User
+
+
+class PiAccessTokenBackend(ModelBackend):
+    """Authenticates a user by a Pi access token, verified with Pi's ``/v2/me``.
+
+    Permissions and :meth:`get_user` come from :class:`~django.contrib.auth.backends.ModelBackend`,
+    so inactive users are refused as there.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        pi_access_token: object = None,
+        **kwargs: Any,
+    ) -> _User | None:
+        """The user owning ``pi_access_token``, or ``None`` when there is no token or Pi refuses it.
+
+        Other credentials (``username``/``password``) are left to the other backends. When Pi
+        cannot be reached, :class:`~django_pi_payments.exceptions.PiUnavailable` propagates, so
+        that the caller can answer "try again" instead of "wrong credentials".
+        """
+        if not isinstance(pi_access_token, str):
+            return None
+        try:
+            pi_user = verify_access_token(pi_access_token, request=request)
+        except PiAuthenticationError:
+            return None
+        user = pi_user.user
+        return user if self.user_can_authenticate(user) else None
