@@ -93,3 +93,30 @@ def check_auth_backend(
             id="pi_payments.W001",
         )
     ]
+
+
+PROCESS_LOCAL_CACHES = frozenset(
+    {
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    }
+)
+
+
+@register(Tags.caches, deploy=True)
+def check_shared_cache(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Warn (``check --deploy``) when the default cache lives inside each process."""
+    backend = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
+    if settings.DEBUG or backend not in PROCESS_LOCAL_CACHES:
+        return []
+    return [
+        Warning(
+            f'settings.CACHES["default"] uses {backend.rsplit(".", 1)[-1]}, a per-process cache.',
+            hint="The Pi /me verification cache and the throttles of django_pi_payments live in "
+            'the default cache; with several processes set CACHES["default"] to a shared cache '
+            'such as "django.core.cache.backends.redis.RedisCache".',
+            id="pi_payments.W002",
+        )
+    ]

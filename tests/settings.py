@@ -159,3 +159,6 @@ AUTHENTICATION_BACKENDS = [
     "django_pi_payments.backends.PiAccessTokenBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# The suite talks to the sandbox on loopback with DEBUG off, which E003 rightly reports.
+SILENCED_SYSTEM_CHECKS = ["pi_payments.E003"]

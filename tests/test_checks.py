@@ -76,3 +76,31 @@ def test_missing_auth_backend_warns(settings):
     assert not [
         m for m in checks.run_checks(tags=[checks.Tags.security]) if m.id == "pi_payments.W001"
     ]
+
+
+def deploy_warnings(settings, backend: str) -> list[str]:
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "redis://127.0.0.1:1/0"}}
+    messages = checks.run_checks(include_deployment_checks=True)
+    return [m.id for m in messages if m.id == "pi_payments.W002"]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    ],
+)
+def test_process_local_cache_warns_on_deploy(settings, backend):
+    assert deploy_warnings(settings, backend) == ["pi_payments.W002"]
+
+
+def test_redis_cache_does_not_warn(settings):
+    assert deploy_warnings(settings, "django.core.cache.backends.redis.RedisCache") == []
+
+
+def test_cache_warning_only_with_deploy(settings):
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert not [m for m in checks.run_checks() if m.id == "pi_payments.W002"]
