@@ -23,7 +23,7 @@ export VENV
 # The steps of `make test`, in order.
 TEST_STEPS := lint test-sqlite test-postgres
 
-.PHONY: help venv lint test test-sqlite test-postgres clean distclean
+.PHONY: help venv lint test test-sqlite test-postgres demo clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ test: venv ## venv, lint, then the suite on SQLite and on PostgreSQL
 		echo "=== make $$step ==="; \
 		$(MAKE) --no-print-directory $$step || exit $$?; \
 	done
+
+# --- demo ------------------------------------------------------------------------------------
+
+demo: venv ## the example shop (http://127.0.0.1:8000, admin/admin) on the local Pi sandbox; Ctrl-C stops both
+	scripts/demo.sh
 
 # --- housekeeping ----------------------------------------------------------------------------
 

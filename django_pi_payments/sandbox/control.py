@@ -5,6 +5,7 @@ No authentication; JSON in and out. These calls are neither logged, delayed nor 
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from . import horizon, payments
@@ -26,10 +27,12 @@ __all__ = [
     "expire_payment",
     "expire_token",
     "faults",
+    "incomplete_payment",
     "ledger",
     "list_payments",
     "list_users",
     "payment",
+    "pi_sdk_js",
     "put_account",
     "reset",
     "revoke_token",
@@ -114,6 +117,29 @@ def payment(state: SandboxState, request: Request) -> Response:
     """``GET /sandbox/payments/{id}``."""
     found = payments.get_payment(state, request.params["identifier"])
     return json_response(found.to_dto(request.base_url))
+
+
+def incomplete_payment(state: SandboxState, request: Request) -> Response:
+    """``GET /sandbox/payments/incomplete`` with ``Authorization: Bearer <access token>``.
+
+    ``{"exists": bool, "payment": PaymentDTO | null}``: the shape of Pi's client route
+    ``GET /v2/payments/incomplete``, which the Pi SDK checks at ``authenticate``.
+    """
+    user, _ = state.authenticate_bearer(request.authorization)
+    found = payments.incomplete_user_payment(state, user)
+    dto = found.to_dto(request.base_url) if found is not None else None
+    return json_response({"exists": found is not None, "payment": dto})
+
+
+def pi_sdk_js(state: SandboxState, request: Request) -> Response:
+    """``GET /sandbox/pi-sdk.js``: the browser's ``window.Pi`` that drives this sandbox."""
+    script = resources.files("django_pi_payments.sandbox").joinpath("static", "pi-sdk.js")
+    return Response(
+        200,
+        script.read_bytes(),
+        "text/javascript; charset=utf-8",
+        headers=(("Cache-Control", "no-cache"),),
+    )
 
 
 def submit_transaction(state: SandboxState, request: Request) -> Response:

@@ -50,11 +50,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """A complete HTTP response."""
+    """A complete HTTP response (``headers``: extra header lines, e.g. ``Cache-Control``)."""
 
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -5,6 +5,10 @@ either runs in a daemon thread (:meth:`SandboxServer.start`) or blocks
 (:meth:`SandboxServer.serve_forever`). ``/v2`` and ``/horizon`` calls are counted, logged, delayed
 by ``latency_ms`` and subject to faults; ``/sandbox`` control calls are not.
 
+Answers under ``/sandbox/`` (the control API and ``/sandbox/pi-sdk.js``) carry
+``Access-Control-Allow-Origin: *`` and ``OPTIONS`` preflights there are granted, so that the
+``window.Pi`` of a shop page on another origin can drive the control API.
+
 A request line in absolute form (an HTTP proxy request, e.g.
 ``GET https://api.testnet.minepi.com/accounts/G...``) is routed to the Horizon handlers, or to
 the Platform API when its host is ``api.minepi.com``: run a Node ``pi-backend`` with
@@ -38,6 +42,19 @@ __all__ = ["SandboxServer"]
 logger = logging.getLogger(__name__)
 
 PLATFORM_HOST = "api.minepi.com"
+CONTROL_PREFIX = "/sandbox/"
+
+# Every /sandbox/ answer: pages on any origin may read it (the sandbox holds no secrets).
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),)
+# The answer to a CORS preflight of a /sandbox/ route (Private-Network: Chrome asks it of pages
+# on a LAN address that call a loopback sandbox).
+PREFLIGHT_HEADERS = (
+    *CORS_HEADERS,
+    ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type, Authorization"),
+    ("Access-Control-Allow-Private-Network", "true"),
+    ("Access-Control-Max-Age", "600"),
+)
 
 
 def _split_target(target: str) -> tuple[str, dict[str, str]]:
@@ -113,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._handle()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
     def _read_body(self) -> bytes | None:
         """Return the body, or ``None`` when its length is unknown (chunked or invalid)."""
@@ -128,16 +145,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         state, base_url = self.server.state, self.server.base_url
         body = self._read_body()
+        path, query = _split_target(self.path)
+        cors = path.startswith(CONTROL_PREFIX)
         if body is None:
             self.close_connection = True
             error = SandboxError("length_required", "Send a body with a valid Content-Length.")
-            self._send(error_response(error, base_url))
+            self._send(error_response(error, base_url), cors=cors)
             return
-        path, query = _split_target(self.path)
+        if cors and self.command == "OPTIONS":
+            self._send(Response(200, b"", "text/plain; charset=utf-8", PREFLIGHT_HEADERS))
+            return
         try:
             route, params = resolve(self.command, path)
         except Exception as error:  # not_found, method_not_allowed
-            self._send(error_response(error, base_url))
+            self._send(error_response(error, base_url), cors=cors)
             return
         request = Request(
             method=self.command,
@@ -149,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
             params=params,
         )
         if route.kind == "control":
-            self._send(run(route, state, request))
+            self._send(run(route, state, request), cors=True)
         else:
             self._api_call(route, request)
 
@@ -207,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             return
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response, *, cors: bool = False) -> None:
         try:
             phrase = HTTPStatus(response.status).phrase
         except ValueError:
@@ -219,6 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
             f"Content-Type: {response.content_type}",
             f"Content-Length: {len(response.body)}",
         ]
+        extra = (*response.headers, *(CORS_HEADERS if cors else ()))
+        head.extend(f"{name}: {value}" for name, value in extra)
         if self.close_connection:
             head.append("Connection: close")
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)

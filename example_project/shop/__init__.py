@@ -1,0 +1,1 @@
+"""A small shop that sells products for Pi through django-pi-payments."""

@@ -1,0 +1,133 @@
+/*
+ * The shop's Pi frontend. It uses nothing but the Pi SDK's browser API, so the same code runs in
+ * the Pi Browser with https://sdk.minepi.com/pi-sdk.js and locally with the sandbox's
+ * /sandbox/pi-sdk.js. The payment callbacks post to django-pi-payments (mounted at /pi_payment/)
+ * with the bodies pi-sdk-js sends; only the shop's own endpoint needs the CSRF token.
+ */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("shop-config").textContent);
+  const message = document.getElementById("message");
+  let signingIn = null; // the promise of the current Pi sign-in
+
+  function show(text) {
+    message.textContent = text;
+    message.hidden = !text;
+  }
+
+  function fail(error) {
+    show(error && error.message ? error.message : String(error));
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  /** POST JSON; resolve to the JSON answer, reject with the server's detail. */
+  async function post(url, body, { csrf = false } = {}) {
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (csrf) {
+      headers["X-CSRFToken"] = csrfToken(); // read each time: signing in rotates it
+    }
+    const response = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new Error(data.detail || data.error || "HTTP " + response.status);
+    }
+    return data;
+  }
+
+  /** Pi reports a payment the user paid but the shop never completed: let the server settle it. */
+  function onIncompletePaymentFound(payment) {
+    return post("/pi_payment/incomplete", {
+      paymentId: payment.identifier,
+      transactionId: payment.transaction ? payment.transaction.txid : null,
+    });
+  }
+
+  /** Authenticate with Pi and log the Django session in as that Pioneer (if it is not already). */
+  async function authenticate() {
+    const auth = await Pi.authenticate(["payments", "username"], onIncompletePaymentFound);
+    const sessionChanged = auth.user.uid !== config.piUid;
+    if (sessionChanged) {
+      await post("/pi_payment/auth", { accessToken: auth.accessToken });
+    }
+    return { auth, sessionChanged };
+  }
+
+  function signIn() {
+    if (!signingIn) {
+      signingIn = authenticate().catch((error) => {
+        signingIn = null;
+        throw error;
+      });
+    }
+    return signingIn;
+  }
+
+  async function buy(productId) {
+    const { auth } = await signIn();
+    const order = await post(config.orderUrl, { product_id: productId }, { csrf: true });
+    Pi.createPayment(
+      { amount: Number(order.amount), memo: order.memo, metadata: { order_id: order.order_id } },
+      {
+        onReadyForServerApproval(paymentId) {
+          return post("/pi_payment/approve", { paymentId, accessToken: auth.accessToken }).catch((error) => {
+            fail(error);
+            throw error; // the Pi SDK calls again in a while
+          });
+        },
+        async onReadyForServerCompletion(paymentId, txid) {
+          await post("/pi_payment/complete", { paymentId, transactionId: txid });
+          location.assign(order.url);
+        },
+        async onCancel(paymentId) {
+          try {
+            await post("/pi_payment/cancel", { paymentId });
+          } finally {
+            location.assign(order.url);
+          }
+        },
+        onError(error, payment) {
+          fail(error);
+          if (payment) {
+            const text = error && error.message ? error.message : String(error);
+            post("/pi_payment/error", { paymentId: payment.identifier, error: text }).catch(fail);
+          }
+        },
+      }
+    );
+  }
+
+  Pi.init({ version: "2.0", sandbox: config.sandbox });
+
+  const signInButton = document.getElementById("sign-in");
+  if (signInButton) {
+    signInButton.addEventListener("click", () => {
+      show("");
+      signIn()
+        .then(() => location.reload())
+        .catch(fail);
+    });
+  }
+  for (const button of document.querySelectorAll("button.buy")) {
+    button.addEventListener("click", () => {
+      show("");
+      buy(Number(button.dataset.productId)).catch(fail);
+    });
+  }
+  if (config.piUid) {
+    // Signed in: authenticate again (silently in the Pi Browser) to hold an access token and to
+    // hear of an incomplete payment; reload if the Pi Browser's user is someone else now.
+    signIn()
+      .then(({ sessionChanged }) => sessionChanged && location.reload())
+      .catch(fail);
+  }
+})();

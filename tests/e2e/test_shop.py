@@ -1,0 +1,132 @@
+"""The example shop in a real browser: buy and pay, cancel in the wallet, cancel in the admin.
+
+The shop runs as a subprocess against the session's sandbox; the page loads the sandbox's
+``/sandbox/pi-sdk.js``, so the clicks below are the ones a person makes in the Pi Browser.
+Screenshots of every step go to ``test-artifacts/e2e/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from django_pi_payments.testing import SandboxHandle
+
+from ..example.shop_process import ShopProcess
+from .conftest import TIMEOUT_MS, Screenshots
+
+pytestmark = pytest.mark.browser
+
+PIE = "Pi Pie"
+
+
+def sign_in(page: Page, shop: ShopProcess, username: str, shots: Screenshots) -> None:
+    """Open the shop and sign in with Pi as the sandbox Pioneer ``username``."""
+    page.goto(shop.url + "/")
+    expect(page.get_by_test_id("product").first).to_be_visible()
+    shots.take(page, "products")
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("pi-signin-username").fill(username)
+    shots.take(page, "pi-sign-in-dialog")
+    page.get_by_test_id("pi-signin-submit").click()
+    expect(page.get_by_test_id("pioneer")).to_have_text(f"@{username}")
+    shots.take(page, "signed-in")
+
+
+def buy(page: Page, product: str) -> None:
+    """Click the product's Buy button and wait for the Pi Wallet to ask for confirmation."""
+    page.get_by_test_id("product").filter(has_text=product).get_by_role("button").click()
+    expect(page.get_by_test_id("pi-wallet-dialog")).to_be_visible()
+    expect(page.get_by_test_id("pi-wallet-confirm")).to_be_enabled()  # the shop approved it
+
+
+def test_buy_confirm_and_see_the_order_paid(
+    page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    shots = Screenshots("purchase")
+    sign_in(page, shop, "ada", shots)
+
+    buy(page, PIE)
+    expect(page.get_by_test_id("pi-wallet-amount")).to_have_text("3.1415926 π")
+    expect(page.get_by_test_id("pi-wallet-memo")).to_have_text(re.compile(r"Order #\d+: Pi Pie"))
+    shots.take(page, "pi-wallet-approved")
+    page.get_by_test_id("pi-wallet-confirm").click()
+
+    expect(page.get_by_test_id("order-status")).to_have_text("Paid")
+    shots.take(page, "order-paid")
+    (payment,) = pi_sandbox.payments()
+    assert payment["status"]["developer_completed"] is True
+    expect(page.get_by_test_id("order-payment")).to_have_text(payment["identifier"])
+
+    page.get_by_role("link", name="Your orders").first.click()
+    row = page.get_by_test_id("payment-row")
+    expect(row).to_have_attribute("data-identifier", payment["identifier"])
+    expect(row).to_have_attribute("data-status", "completed")
+    shots.take(page, "orders-and-payments")
+
+
+def test_cancel_in_the_wallet_cancels_the_order(
+    page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    shots = Screenshots("wallet-cancel")
+    sign_in(page, shop, "grace", shots)
+
+    buy(page, "Coffee")
+    shots.take(page, "pi-wallet-approved")
+    page.get_by_test_id("pi-wallet-cancel").click()
+
+    expect(page.get_by_test_id("order-status")).to_have_text("Cancelled")
+    shots.take(page, "order-cancelled")
+    (payment,) = pi_sandbox.payments()
+    assert payment["status"]["user_cancelled"] is True
+
+
+def test_staff_cancels_an_approved_unpaid_payment_in_the_admin(
+    browser: Browser, context: BrowserContext, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    shots = Screenshots("admin-cancel")
+    buyer = context.new_page()
+    sign_in(buyer, shop, "linus", shots)
+    buy(buyer, "Sticker pack")
+    shots.take(buyer, "pi-wallet-approved")
+    (payment,) = pi_sandbox.payments()
+    identifier = payment["identifier"]
+    buyer.close()  # the buyer walks away: approved, never paid
+
+    staff_context = browser.new_context(viewport={"width": 1440, "height": 800})
+    staff_context.set_default_timeout(TIMEOUT_MS)
+    staff = staff_context.new_page()
+    staff.goto(shop.url + "/admin/")
+    staff.get_by_label("Username").fill("admin")
+    staff.get_by_label("Password").fill("admin")
+    shots.take(staff, "admin-login")
+    staff.get_by_role("button", name="Log in").click()
+
+    staff.goto(shop.url + "/admin/pi_payments/payment/")
+    row = staff.locator("#result_list tbody tr").filter(has_text=identifier)
+    expect(row).to_contain_text("Approved")
+    row.locator("input.action-select").check()
+    staff.locator("select[name=action]").select_option(label="Cancel on Pi Network")
+    shots.take(staff, "admin-payments")
+    staff.get_by_role("button", name="Go").click()
+
+    expect(staff.locator("#pi-cancel-plan")).to_contain_text(identifier)
+    shots.take(staff, "admin-cancel-confirmation")
+    staff.get_by_role("button", name="Yes, cancel on Pi Network").click()
+
+    # The admin's message template capitalises the first letter: "yW…" reads "YW…".
+    cancelled = re.compile(re.escape(f"{identifier}: cancelled."), re.IGNORECASE)
+    expect(staff.locator(".messagelist")).to_contain_text(cancelled)
+    expect(staff.locator("#result_list tbody tr").filter(has_text=identifier)).to_contain_text(
+        "Cancelled"
+    )
+    shots.take(staff, "admin-cancelled")
+    staff_context.close()
+    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is True
+
+    buyer = context.new_page()  # the buyer comes back: the order followed the payment
+    buyer.goto(shop.url + "/orders/")
+    expect(buyer.get_by_test_id("order-row")).to_have_attribute("data-status", "cancelled")
+    shots.take(buyer, "order-cancelled")
