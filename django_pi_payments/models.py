@@ -171,3 +171,22 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}→{self.to_status}"
+
+
+class A2ULock(models.Model):
+    """The row that app-to-user sends lock, so that one at a time creates a payment at Pi.
+
+    Pi allows one app-to-user payment in flight per app. The transaction that creates one starts
+    by updating this row: a row lock on PostgreSQL, MySQL and Oracle, the database write lock on
+    SQLite, held until that transaction commits. ``taken_at`` says when a send last took it.
+    """
+
+    name = models.CharField(_("name"), max_length=32, primary_key=True)
+    taken_at = models.DateTimeField(_("last taken"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("app-to-user lock")
+        verbose_name_plural = _("app-to-user locks")
+
+    def __str__(self) -> str:
+        return self.name

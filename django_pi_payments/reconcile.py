@@ -26,11 +26,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import services
 from .client import get_client
-from .dto import USER_TO_APP, PaymentDTO
+from .dto import APP_TO_USER, USER_TO_APP, PaymentDTO
 from .exceptions import PaymentError, PiError
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
 from .services.core import atomic, db_alias, status_from_dto
@@ -102,11 +103,14 @@ class Options:
 
 
 def decide(dto: PaymentDTO, local: Payment | None, options: Options) -> str:
-    """The action Pi's state calls for: complete, mark_completed, mark_cancelled, cancel, wait."""
+    """The action Pi's state calls for: complete, mark_completed, mark_cancelled, resume_a2u,
+    cancel, sync, wait."""
     if dto.status.developer_completed:
         return "mark_completed"
     if dto.is_cancelled:
         return "mark_cancelled"
+    if dto.direction == APP_TO_USER:
+        return "resume_a2u"
     if dto.has_verified_transaction and dto.direction == USER_TO_APP:
         return "complete"
     if dto.transaction is not None:
@@ -127,14 +131,18 @@ def _unpaid_long(dto: PaymentDTO, local: Payment | None, options: Options) -> bo
     return since is not None and since <= timezone.now() - options.older_than
 
 
-def _perform(action: str, identifier: str, dto: PaymentDTO) -> None:
+def _perform(action: str, identifier: str, dto: PaymentDTO) -> Payment | None:
+    """Carry out ``action``; the payment as it is now, or ``None`` when nothing was done."""
     if action == "complete" and dto.txid:
-        services.complete(identifier, dto.txid, source=SOURCE, dto=dto)
-    elif action == "cancel":
+        return services.complete(identifier, dto.txid, source=SOURCE, dto=dto)
+    if action == "resume_a2u":
+        return services.resume_a2u(identifier, source=SOURCE, dto=dto)
+    if action == "cancel":
         services.sync(identifier, source=SOURCE, dto=dto)
-        services.cancel(identifier, source=SOURCE)
-    elif action != "wait":
-        services.sync(identifier, source=SOURCE, dto=dto)
+        return services.cancel(identifier, source=SOURCE)
+    if action != "wait":
+        return services.sync(identifier, source=SOURCE, dto=dto)
+    return None
 
 
 def _claim(identifier: str) -> tuple[bool, Payment | None]:
@@ -151,27 +159,24 @@ def _claim(identifier: str) -> tuple[bool, Payment | None]:
 
 def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcome:
     """Reconcile one payment inside its own transaction; errors become the outcome's ``error``."""
-    try:
-        with atomic():
-            claimed, local = _claim(identifier)
-            if not claimed:
-                return Outcome(identifier, "skipped_locked")
-            before = local.status if local else None
-            if local is not None and local.is_final:
-                return Outcome(identifier, "already_final", before, before)
-            try:
-                dto = dto or services.fetch(identifier)
-                action = decide(dto, local, options)
-                if options.dry_run:
-                    return Outcome(identifier, f"would_{action}", before, before)
-                _perform(action, identifier, dto)
-            except (PaymentError, PiError) as exc:
-                after = _status(identifier)
-                code = getattr(exc, "code", type(exc).__name__)
-                return Outcome(identifier, "failed", before, after, f"{code}: {exc}")
-            return Outcome(identifier, action, before, _status(identifier))
-    finally:
-        connections.close_all()
+    with atomic():
+        claimed, local = _claim(identifier)
+        if not claimed:
+            return Outcome(identifier, "skipped_locked")
+        before = local.status if local else None
+        if local is not None and local.is_final:
+            return Outcome(identifier, "already_final", before, before)
+        try:
+            dto = dto or services.fetch(identifier)
+            action = decide(dto, local, options)
+            if options.dry_run:
+                return Outcome(identifier, f"would_{action}", before, before)
+            done = _perform(action, identifier, dto)
+        except (PaymentError, PiError) as exc:
+            after = _status(identifier)
+            code = getattr(exc, "code", type(exc).__name__)
+            return Outcome(identifier, "failed", before, after, f"{code}: {exc}")
+        return Outcome(identifier, action, before, done.status if done else before)
 
 
 def _status(identifier: str) -> str | None:
@@ -245,19 +250,41 @@ def reconcile(
 def _run_pool(
     items: Iterable[tuple[str, PaymentDTO | None]], options: Options, workers: int
 ) -> Iterator[Outcome]:
-    """Run :func:`process` over ``items`` with at most ``twice as many as`` payments in flight."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pi_reconcile") as pool:
-        pending: set[Future[Outcome]] = set()
-        try:
-            for identifier, dto in items:
-                pending.add(pool.submit(process, identifier, dto, options))
-                if len(pending) >= 2 * workers:
+    """Run :func:`process` over ``items`` with at most twice as many payments as workers in flight.
+
+    Each worker thread keeps its database connections for the whole run (opening one per payment
+    would cost more than the payment's own queries); they are closed once the pool has stopped.
+    """
+    opened: list[BaseDatabaseWrapper] = []
+    try:
+        with ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="pi_reconcile",
+            initializer=_share_connections,
+            initargs=(opened,),
+        ) as pool:
+            pending: set[Future[Outcome]] = set()
+            try:
+                for identifier, dto in items:
+                    pending.add(pool.submit(process, identifier, dto, options))
+                    if len(pending) >= 2 * workers:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        yield from (future.result() for future in done)
+                while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     yield from (future.result() for future in done)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+    finally:
+        for connection in opened:
+            connection.close()
+            connection.dec_thread_sharing()
+
+
+def _share_connections(opened: list[BaseDatabaseWrapper]) -> None:
+    """Worker initializer: hand this thread's connections to the run, which closes them."""
+    for connection in connections.all():
+        connection.inc_thread_sharing()
+        opened.append(connection)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Payment, PaymentEvent
 from .actions import cancel_on_pi, complete_verified, sync_from_pi
+from .refunds import refund_to_payer
 from .views import configuration_view
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ else:  # Django's admin classes are not subscriptable at run time.
 
 # The permission that lets staff cancel a payment at Pi (declared on ``Payment.Meta``).
 CANCEL_PERMISSION = "pi_payments.cancel_payment"
+# The permission that lets staff send refunds from the app wallet (declared on ``Payment.Meta``).
+REFUND_PERMISSION = "pi_payments.refund_payment"
 # Syncing and completing change a payment's state (and may fulfil an order through
 # ``payment_completed``), so they need the model's change permission, although no field of the
 # change form can ever be edited.
@@ -62,7 +65,7 @@ class PaymentEventInline(PaymentEventInlineBase):
 
 @admin.register(Payment)
 class PaymentAdmin(PaymentAdminBase):
-    """Every payment, read-only; cancel, sync and complete go through the services.
+    """Every payment, read-only; cancel, sync, complete and refund go through the services.
 
     The change form shows every field read-only and cannot be saved, payments cannot be added or
     deleted (they mirror Pi's records and carry money), and the bulk delete action is gone.
@@ -83,7 +86,7 @@ class PaymentAdmin(PaymentAdminBase):
     list_select_related = ("pi_user",)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions = (cancel_on_pi, sync_from_pi, complete_verified)
+    actions = (cancel_on_pi, sync_from_pi, complete_verified, refund_to_payer)
     inlines = (PaymentEventInline,)
     fieldsets = (
         (
@@ -154,6 +157,10 @@ class PaymentAdmin(PaymentAdminBase):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """May the user run "Cancel on Pi Network"?"""
         return request.user.has_perm(CANCEL_PERMISSION)
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        """May the user run "Refund to the payer"?"""
+        return request.user.has_perm(REFUND_PERMISSION)
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         """May the user run "Sync from Pi Network"?"""

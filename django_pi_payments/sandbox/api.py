@@ -16,6 +16,7 @@ __all__ = [
     "create_payment",
     "get_payment",
     "horizon_account",
+    "horizon_account_transactions",
     "horizon_fee_stats",
     "horizon_ledgers",
     "horizon_operations",
@@ -115,6 +116,13 @@ def horizon_account(state: SandboxState, request: Request) -> Response:
         if account is None:
             raise HorizonProblem(404, "The resource at the url requested was not found.")
         return json_response(horizon.account_resource(account, request.horizon_url))
+
+
+def horizon_account_transactions(state: SandboxState, request: Request) -> Response:
+    """``GET /horizon/accounts/{account_id}/transactions``: the account's transactions."""
+    account_id = request.params["account_id"]
+    page = horizon.account_transactions(state, account_id, request.query, request.horizon_url)
+    return json_response(page)
 
 
 def horizon_fee_stats(state: SandboxState, request: Request) -> Response:

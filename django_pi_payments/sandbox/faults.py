@@ -39,6 +39,7 @@ API_ROUTE_IDS = (
     "horizon_transaction",
     "horizon_operations",
     "horizon_account",
+    "horizon_account_transactions",
     "horizon_fee_stats",
     "horizon_submit",
     "horizon_root",

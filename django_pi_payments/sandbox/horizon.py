@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from .wire import MAX_DECIMALS, horizon_amount
 
 __all__ = [
     "account_resource",
+    "account_transactions",
     "fee_stats",
     "latest_ledgers",
     "operations_resource",
@@ -123,6 +125,53 @@ def account_resource(account: Account, horizon_url: str) -> dict[str, Any]:
         "num_sponsoring": 0,
         "num_sponsored": 0,
         "paging_token": account.account_id,
+    }
+
+
+def account_transactions(
+    state: SandboxState, account_id: str, query: Mapping[str, str], horizon_url: str
+) -> dict[str, Any]:
+    """Return ``/accounts/{id}/transactions``: a page of the transactions the account is part of.
+
+    Supports Horizon's ``order`` (``asc``/``desc``), ``limit`` (1-200, default 10), ``cursor`` (a
+    ``paging_token``) and ``include_failed`` (default ``false``). An unknown account has none.
+    """
+    order = query.get("order", "asc")
+    limit_text = query.get("limit", "10")
+    if order not in ("asc", "desc") or not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
+        raise HorizonProblem(400, "The request has an invalid order or limit parameter.")
+    cursor_text = query.get("cursor", "")
+    if cursor_text and not cursor_text.isdigit():
+        raise HorizonProblem(400, "The cursor parameter is not a paging token.")
+    include_failed = query.get("include_failed", "false") == "true"
+    descending = order == "desc"
+    with state.lock:
+        found = sorted(
+            (
+                tx
+                for tx in state.transactions.values()
+                if account_id in (tx.source_account, tx.destination)
+                and (tx.successful or include_failed)
+            ),
+            key=lambda tx: tx.ledger,
+            reverse=descending,
+        )
+    if cursor_text:
+        cursor = int(cursor_text)
+        found = [
+            tx
+            for tx in found
+            if (tx.ledger << 32 < cursor if descending else tx.ledger << 32 > cursor)
+        ]
+    records = [transaction_resource(tx, horizon_url) for tx in found[: int(limit_text)]]
+    base = f"{horizon_url}/accounts/{account_id}/transactions?order={order}&limit={limit_text}"
+    next_cursor = records[-1]["paging_token"] if records else cursor_text
+    return {
+        "_links": {
+            "self": _link(f"{base}&cursor={cursor_text}"),
+            "next": _link(f"{base}&cursor={next_cursor}"),
+        },
+        "_embedded": {"records": records},
     }
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "expire",
     "get_payment",
     "incomplete_server_payments",
+    "incomplete_user_payment",
     "submit_user_transaction",
     "sweep",
     "user_cancel",
@@ -246,6 +247,25 @@ def incomplete_server_payments(state: SandboxState) -> list[Payment]:
             for payment in state.payments.values()
             if payment.is_open and (payment.direction == A2U or payment.tx_verified)
         ]
+
+
+def incomplete_user_payment(state: SandboxState, user: User) -> Payment | None:
+    """The user's U2A payment with a transaction that the app has not completed, if any.
+
+    What the Pi Browser reports to ``onIncompletePaymentFound`` (Pi's client route
+    ``GET /v2/payments/incomplete``); the newest one when there are several.
+    """
+    with state.lock:
+        sweep(state)
+        found = [
+            payment
+            for payment in state.payments.values()
+            if payment.user_uid == user.uid
+            and payment.direction == U2A
+            and payment.is_open
+            and payment.txid is not None
+        ]
+        return max(found, key=lambda payment: payment.created_at, default=None)
 
 
 def create_u2a(state: SandboxState, body: Any) -> Payment:

@@ -38,7 +38,12 @@ class Route:
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        regex = _PARAM.sub(r"(?P<\1>[^/]+)", self.template.rstrip("/"))
+        # Literal parts are escaped ("pi-sdk.js" must not match "pi-sdkXjs"); {name} is one segment.
+        parts = _PARAM.split(self.template.rstrip("/"))
+        regex = "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
+            for index, part in enumerate(parts)
+        )
         object.__setattr__(self, "pattern", re.compile(f"{regex}/?"))
 
     @property
@@ -72,6 +77,12 @@ ROUTES: tuple[Route, ...] = (
         api.horizon_operations,
     ),
     Route("horizon_account", "GET", "/horizon/accounts/{account_id}", api.horizon_account),
+    Route(
+        "horizon_account_transactions",
+        "GET",
+        "/horizon/accounts/{account_id}/transactions",
+        api.horizon_account_transactions,
+    ),
     Route("horizon_fee_stats", "GET", "/horizon/fee_stats", api.horizon_fee_stats),
     Route("horizon_ledgers", "GET", "/horizon/ledgers", api.horizon_ledgers),
     Route("sandbox_reset", "POST", "/sandbox/reset", control.reset),
@@ -84,6 +95,13 @@ ROUTES: tuple[Route, ...] = (
     Route("sandbox_token_revoke", "POST", "/sandbox/tokens/revoke", control.revoke_token),
     Route("sandbox_payments", "GET", "/sandbox/payments", control.list_payments),
     Route("sandbox_payment_create", "POST", "/sandbox/payments", control.create_payment),
+    # Before sandbox_payment: "incomplete" is not a payment identifier.
+    Route(
+        "sandbox_incomplete_payment",
+        "GET",
+        "/sandbox/payments/incomplete",
+        control.incomplete_payment,
+    ),
     Route("sandbox_payment", "GET", "/sandbox/payments/{identifier}", control.payment),
     Route(
         "sandbox_transaction",
@@ -108,6 +126,7 @@ ROUTES: tuple[Route, ...] = (
     Route("sandbox_calls", "GET", "/sandbox/calls", control.calls),
     Route("sandbox_calls_clear", "DELETE", "/sandbox/calls", control.clear_calls),
     Route("sandbox_stats", "GET", "/sandbox/stats", control.stats),
+    Route("sandbox_pi_sdk_js", "GET", "/sandbox/pi-sdk.js", control.pi_sdk_js),
 )
 
 

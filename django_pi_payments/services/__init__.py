@@ -1,5 +1,7 @@
 """The only code that changes payment state. Views, the admin and commands all call it."""
 
+from .a2u import A2UBusy, RecipientNotFound, refund, send_payment
+from .a2u_resume import A2UError, resume_a2u
 from .payments import (
     approve,
     cancel,
@@ -10,14 +12,23 @@ from .payments import (
     sync,
     verify_transaction,
 )
+from .refunds import RefundRefused, refundable_amount
 
 __all__ = [
+    "A2UBusy",
+    "A2UError",
+    "RecipientNotFound",
+    "RefundRefused",
     "approve",
     "cancel",
     "complete",
     "fetch",
     "record_frontend_error",
+    "refund",
+    "refundable_amount",
     "resolve_incomplete",
+    "resume_a2u",
+    "send_payment",
     "sync",
     "verify_transaction",
 ]

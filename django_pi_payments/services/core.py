@@ -120,6 +120,18 @@ def lock_or_create(dto: PaymentDTO, pi_user: PiUser | None = None) -> tuple[Paym
     return payment, True
 
 
+def lock_and_adopt(dto: PaymentDTO, *, source: str, pi_user: PiUser | None = None) -> Payment:
+    """:func:`lock_or_create` the payment for ``dto``, then :func:`adopt` Pi's status.
+
+    A payment inserted just now already holds ``dto``: it is written again only when Pi's status
+    moves it on.
+    """
+    payment, created = lock_or_create(dto, pi_user)
+    if not created or status_from_dto(dto) != payment.status:
+        adopt(payment, dto, source=source)
+    return payment
+
+
 def record_event(
     payment: Payment,
     kind: str,

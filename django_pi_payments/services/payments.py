@@ -39,7 +39,7 @@ from ..exceptions import (
 )
 from ..horizon import verify_payment_transaction
 from ..models import EventSource, Payment, PaymentStatus, PiUser
-from .core import adopt, atomic, lock, lock_or_create, record_event, transition
+from .core import adopt, atomic, lock, lock_and_adopt, lock_or_create, record_event, transition
 
 logger = logging.getLogger("django_pi_payments.services")
 
@@ -143,8 +143,7 @@ def approve(
     _check_user_to_app(dto)
     failure: Exception | None = None
     with atomic():
-        payment, _created = lock_or_create(dto, pi_user)
-        adopt(payment, dto, source=source)
+        payment = lock_and_adopt(dto, source=source, pi_user=pi_user)
         if payment.status in {S.APPROVED, S.TRANSACTION_VERIFIED, S.COMPLETED}:
             return payment
         if payment.is_final:
@@ -326,8 +325,7 @@ def sync(
     """Adopt Pi's truth for the payment, creating the local row when it is new."""
     dto = dto or fetch(identifier)
     with atomic():
-        payment, _created = lock_or_create(dto)
-        adopt(payment, dto, source=source)
+        payment = lock_and_adopt(dto, source=source)
     return payment
 
 

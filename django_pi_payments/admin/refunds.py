@@ -1,0 +1,161 @@
+"""The "Refund to the payer" admin action: a confirmation page with an amount per payment.
+
+The first POST (from the changelist) renders the page: what can still be refunded of each
+selected payment, in an amount field that may be lowered for a partial refund. Its form posts
+the selection back with ``post=yes``; only then is :func:`services.refund` called, once per
+payment, with one message per payment. The service checks the amount again under the payment's
+row lock, so a refund made meanwhile (another tab, another admin) is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .. import services
+from ..exceptions import InvalidRequest, PaymentError
+from ..models import EventSource, Payment
+from ..services.a2u import checked_amount
+from ..services.refunds import display_amount, is_refundable
+from .actions import report, report_error, status_label
+
+CONFIRMATION_TEMPLATE = "admin/pi_payments/refund_confirmation.html"
+REFUND = gettext_lazy("Refund to the payer")
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """One line of the confirmation page: the payment, what is left to refund, or why not."""
+
+    payment: Payment
+    refundable: Decimal
+    explanation: str
+    amount_field: str
+    amount_value: str = ""
+    error: str = ""
+
+    @property
+    def can_refund(self) -> bool:
+        """Whether a refund of this payment will be attempted."""
+        return self.refundable > 0
+
+
+def plan_refund(payment: Payment, posted: str | None = None, error: str = "") -> RefundPlan:
+    """What refunding ``payment`` will do, from what is stored here (Pi is not called).
+
+    ``posted`` is the amount typed in last time, shown again with its ``error``.
+    """
+    field = f"refund_amount_{payment.pk}"
+    if not is_refundable(payment):
+        explanation = _("Will be skipped: only completed user-to-app payments are refunded.")
+        return RefundPlan(payment, Decimal(0), explanation, field)
+    refundable = services.refundable_amount(payment)
+    if refundable <= 0:
+        explanation = _("Will be skipped: it has been refunded in full.")
+    else:
+        explanation = _("Will send the amount to the payer's wallet from the app wallet.")
+    value = display_amount(refundable) if posted is None else posted
+    return RefundPlan(payment, refundable, explanation, field, value, error)
+
+
+def read_amounts(
+    request: HttpRequest, payments: list[Payment]
+) -> tuple[dict[int, Decimal | None], dict[int, str]]:
+    """The amount posted for each payment (``None``: all that is left) and the invalid ones."""
+    amounts: dict[int, Decimal | None] = {}
+    errors: dict[int, str] = {}
+    for payment in payments:
+        text = request.POST.get(f"refund_amount_{payment.pk}", "").strip()
+        try:
+            amounts[payment.pk] = checked_amount(text) if text else None
+        except InvalidRequest as error:
+            errors[payment.pk] = error.detail
+    return amounts, errors
+
+
+def refund_one(
+    modeladmin: admin.ModelAdmin[Payment],
+    request: HttpRequest,
+    payment: Payment,
+    amount: Decimal | None,
+) -> None:
+    """Refund one payment through :func:`services.refund` and report how it went."""
+    try:
+        refund = services.refund(payment, amount, source=EventSource.ADMIN)
+    except services.RefundRefused as error:
+        outcome = _("not refunded: %(detail)s") % {"detail": error.detail}
+        report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
+    except services.A2UError as error:
+        if error.payment is None:
+            report_error(modeladmin, request, payment, error, REFUND)
+            return
+        outcome = _(
+            "refund %(refund)s created but not completed yet (%(code)s): %(detail)s "
+            "pi_reconcile will finish it."
+        ) % {"refund": error.payment.identifier, "code": error.code, "detail": error.detail}
+        report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
+    except PaymentError as error:
+        report_error(modeladmin, request, payment, error, REFUND)
+    else:
+        outcome = _("refunded %(amount)s Pi with payment %(refund)s (transaction %(txid)s).") % {
+            "amount": display_amount(refund.amount),
+            "refund": refund.identifier,
+            "txid": refund.txid,
+        }
+        report(modeladmin, request, payment, outcome, messages.SUCCESS, action=REFUND)
+
+
+@admin.action(permissions=["refund"], description=REFUND)
+def refund_to_payer(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
+) -> TemplateResponse | None:
+    """Refund the selected payments to their payers, after a confirmation page.
+
+    An invalid amount shows the page again with the error, and nothing is refunded.
+    """
+    payments = list(queryset.select_related("pi_user"))
+    if request.POST.get("post") != "yes":
+        return refund_confirmation(modeladmin, request, [plan_refund(p) for p in payments])
+    amounts, errors = read_amounts(request, payments)
+    if errors:
+        plans = [
+            plan_refund(p, request.POST.get(f"refund_amount_{p.pk}", ""), errors.get(p.pk, ""))
+            for p in payments
+        ]
+        return refund_confirmation(modeladmin, request, plans)
+    for payment in payments:
+        if is_refundable(payment):
+            refund_one(modeladmin, request, payment, amounts[payment.pk])
+        else:
+            outcome = _("skipped: it is %(status)s, not a completed user-to-app payment.") % {
+                "status": status_label(payment)
+            }
+            report(modeladmin, request, payment, outcome, messages.INFO)
+    return None
+
+
+def refund_confirmation(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, plans: list[RefundPlan]
+) -> TemplateResponse:
+    """The intermediate page of :func:`refund_to_payer`; it changes nothing."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": gettext_lazy("Refund payments to their payers"),
+        "subtitle": None,
+        "opts": modeladmin.opts,
+        "plans": plans,
+        "refund_count": sum(plan.can_refund for plan in plans),
+        "action_name": "refund_to_payer",
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)

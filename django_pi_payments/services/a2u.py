@@ -1,0 +1,300 @@
+"""App-to-user payments (payouts and refunds): create at Pi, pay on the chain, complete.
+
+Three steps (PI_PLATFORM_API.md §4.2), each in its own transaction and each audited:
+
+1. **create** (here): under the app's A2U lock (:func:`take_a2u_lock`), finish the app-to-user
+   payment still in flight, if any (Pi allows one), then create the payment at Pi and store it.
+   This is committed before anything touches the chain, and it queues concurrent sends one
+   behind the other.
+2. **pay** and 3. **complete**: :func:`~.a2u_resume.resume_a2u`, which ``pi_reconcile`` also
+   calls to finish a payment after a crash, never paying it twice.
+
+A refund is an app-to-user payment too: :func:`refund` applies the rules of :mod:`.refunds`
+under the refunded payment's row lock, in the transaction that creates the refund.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..a2u import STROOP
+from ..client import get_client
+from ..conf import SETTINGS_NAME, pi_settings
+from ..dto import APP_TO_USER, PaymentDTO
+from ..exceptions import (
+    InvalidRequest,
+    PaymentError,
+    PaymentNotFound,
+    PiAPIError,
+    PiError,
+    PiNotFound,
+    PiRefused,
+    PiUnavailable,
+    PiUnreachable,
+)
+from ..models import FINAL_STATUSES, A2ULock, Direction, EventSource, Payment, PaymentStatus
+from .a2u_resume import CLOCK_MARGIN, A2UError, resume_a2u, store, wallet
+from .core import atomic, db_alias, lock, record_event
+from .refunds import check_refund
+
+S = PaymentStatus
+A2U_LOCK = "a2u"
+# Creation attempts: the first, then one after each in-flight payment finished first.
+MAX_CREATE_ATTEMPTS = 3
+
+
+class RecipientNotFound(A2UError):
+    """Pi knows no user with this uid (``user_not_found``)."""
+
+    status_code = 404
+    default_code = "user_not_found"
+
+
+class A2UBusy(A2UError):
+    """Another app-to-user payment is in flight and could not be finished first."""
+
+    status_code = 409
+    default_code = "ongoing_payment_found"
+
+
+@dataclass(frozen=True)
+class PayoutRequest:
+    """What to create at Pi. ``amount`` is ``None`` only for a refund of all that is left."""
+
+    uid: str
+    amount: Decimal | None
+    memo: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    refund_of: Payment | None = None
+
+
+def checked_amount(value: Decimal | int | str) -> Decimal:
+    """``value`` as a positive Decimal of at most 7 decimal places; else :class:`InvalidRequest`."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(STROOP):
+        raise InvalidRequest(_("The amount must be a positive number with at most 7 decimals."))
+    return amount
+
+
+def take_a2u_lock() -> None:
+    """Hold the app's A2U lock until the current transaction ends (the row is made on first use).
+
+    An UPDATE of one row: a row lock on PostgreSQL, MySQL and Oracle, the database write lock
+    on SQLite, so it must come first in its transaction.
+    """
+    locks = A2ULock.objects.using(db_alias())
+    now = timezone.now()
+    if locks.filter(name=A2U_LOCK).update(taken_at=now):
+        return
+    try:
+        with transaction.atomic(using=db_alias()):
+            locks.create(name=A2U_LOCK, taken_at=now)
+    except IntegrityError:  # another process created it first: wait for its lock
+        locks.filter(name=A2U_LOCK).update(taken_at=now)
+
+
+def _check_resume_timeout() -> None:
+    shortest = 2 * CLOCK_MARGIN.total_seconds()
+    configured: float = pi_settings.A2U_RESUME_TIMEOUT
+    if configured < shortest:
+        raise A2UError(
+            _('%(setting)s["A2U_RESUME_TIMEOUT"] must be at least %(seconds)d seconds.')
+            % {"setting": SETTINGS_NAME, "seconds": shortest},
+            code="improperly_configured",
+        )
+
+
+def send_payment(
+    uid: str,
+    amount: Decimal | int | str,
+    memo: str,
+    metadata: dict[str, Any] | None = None,
+    *,
+    refund_of: Payment | None = None,
+    source: str = EventSource.A2U,
+) -> Payment:
+    """Pay ``amount`` Pi from the app wallet to the Pioneer ``uid``; return the completed payment.
+
+    With ``refund_of`` (a completed user-to-app payment of ``uid``) the payment is a refund of
+    it, checked as :func:`refund` checks it. Raises, with nothing created, :class:`InvalidRequest`
+    (amount), :class:`A2UError` (wallet not configured), :class:`RecipientNotFound`,
+    :class:`A2UBusy`, :class:`~.refunds.RefundRefused`, :class:`PiRefused` or
+    :class:`PiUnreachable`. Once the payment is created, any failure raises :class:`A2UError`
+    with ``payment`` set: ``pi_reconcile`` finishes that payment, never paying it twice.
+    """
+    request = PayoutRequest(uid, checked_amount(amount), memo, dict(metadata or {}), refund_of)
+    return _send(request, source)
+
+
+def refund(
+    payment: Payment, amount: Decimal | int | str | None = None, *, source: str = EventSource.ADMIN
+) -> Payment:
+    """Refund ``amount`` Pi (default: all that is left) of a completed user-to-app payment.
+
+    Sends an app-to-user payment to the payer, linked by ``refund_of``. Partial refunds add up to
+    the payment's amount at most: the check runs under the payment's row lock in the transaction
+    that creates the refund. ``payment_refunded`` follows the refund's ``payment_completed``.
+    Raises as :func:`send_payment` does.
+    """
+    request = PayoutRequest(
+        uid=payment.user_uid,
+        amount=None if amount is None else checked_amount(amount),
+        memo=_("Refund of payment %(identifier)s") % {"identifier": payment.identifier},
+        metadata={"refund_of": payment.identifier},
+        refund_of=payment,
+    )
+    return _send(request, source)
+
+
+def _send(request: PayoutRequest, source: str) -> Payment:
+    wallet()  # a missing or bad seed is reported before anything is created
+    _check_resume_timeout()
+    payment, dto = _create(request, source)
+    try:
+        finished = resume_a2u(payment.identifier, source=source, dto=dto)
+    except PaymentError as exc:
+        raise A2UError(
+            _("%(payment)s was created but not completed: %(detail)s")
+            % {"payment": payment.identifier, "detail": exc.detail},
+            code=exc.code,
+            payment=payment,
+        ) from exc
+    if finished.status != S.COMPLETED:
+        raise A2UError(
+            _("%(payment)s is %(status)s; pi_reconcile will finish it.")
+            % {"payment": payment.identifier, "status": finished.get_status_display()},
+            code="a2u_incomplete",
+            payment=finished,
+        )
+    return finished
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """The app-to-user payment in flight that keeps a new one from being created."""
+
+    identifier: str
+    dto: PaymentDTO | None = None
+
+
+def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO]:
+    """Under the A2U lock: finish the payment in flight, if any, then create and store ours.
+
+    Holding the lock while finishing the other payment queues concurrent sends one behind the
+    other. Errors are raised after the commit, so that the other payment's progress is kept.
+    """
+    failure: PaymentError = A2UBusy(
+        _("Another app-to-user payment is in flight; pi_reconcile will finish it. Try again later.")
+    )
+    with atomic():
+        take_a2u_lock()
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
+            try:
+                prepared = _prepared(request)
+                created = _in_flight() or _create_at_pi(prepared)
+            except PaymentError as exc:
+                failure = exc
+                break
+            if not isinstance(created, Blocking):
+                return _store_new(created, prepared, source), created
+            try:
+                blocking = resume_a2u(created.identifier, source=source, dto=created.dto)
+            except PaymentError as exc:
+                failure = A2UBusy(
+                    _(
+                        "The app-to-user payment %(payment)s in flight could not be finished: "
+                        "%(detail)s"
+                    )
+                    % {"payment": created.identifier, "detail": exc.detail}
+                )
+                break
+            if not blocking.is_final:
+                break
+    raise failure
+
+
+def _in_flight() -> Blocking | None:
+    """The stored app-to-user payment that is not final yet, if any (the oldest)."""
+    identifier = (
+        Payment.objects.using(db_alias())
+        .filter(direction=Direction.APP_TO_USER)
+        .exclude(status__in=FINAL_STATUSES)
+        .order_by("created_at")
+        .values_list("identifier", flat=True)
+        .first()
+    )
+    return None if identifier is None else Blocking(identifier)
+
+
+def _store_new(dto: PaymentDTO, request: PayoutRequest, source: str) -> Payment:
+    payment = store(dto, source, kind="a2u_created", refund_of=request.refund_of)
+    if request.refund_of is not None:
+        status = request.refund_of.status
+        record_event(
+            request.refund_of,
+            "refund_created",
+            source,
+            from_status=status,
+            to_status=status,
+            detail={"refund": dto.identifier, "amount": str(dto.amount)},
+        )
+    return payment
+
+
+def _prepared(request: PayoutRequest) -> PayoutRequest:
+    """The request with a refund's checks applied under the original payment's row lock."""
+    if request.refund_of is None:
+        return request
+    original = lock(request.refund_of.identifier)
+    if original is None:
+        raise PaymentNotFound(_("No such payment."))
+    if request.uid != original.user_uid:
+        raise InvalidRequest(_("A refund is paid to the payer of the refunded payment."))
+    return replace(request, amount=check_refund(original, request.amount), refund_of=original)
+
+
+def _create_at_pi(request: PayoutRequest) -> PaymentDTO | Blocking:
+    """``POST /v2/payments``: the new payment, or the one Pi says is in flight."""
+    assert request.amount is not None  # set by the caller, or by _prepared for a refund
+    client = get_client()
+    try:
+        return client.create_payment(request.uid, request.amount, request.memo, request.metadata)
+    except PiNotFound as exc:
+        raise RecipientNotFound(
+            _("Pi Network knows no user %(uid)s.") % {"uid": request.uid}, code=exc.code
+        ) from None
+    except PiAPIError as exc:
+        if exc.code == "ongoing_payment_found" and exc.payment is not None:
+            return Blocking(exc.payment.identifier, exc.payment)
+        raise PiRefused(exc.message or str(exc), code=exc.code) from None
+    except PiUnavailable as exc:
+        # The request may have created the payment: it is in Pi's incomplete list if so.
+        found = _find_created(request) if exc.request_sent else None
+        if found is None:
+            raise PiUnreachable(_("Pi Network is unreachable; try again.")) from None
+        return found
+
+
+def _find_created(request: PayoutRequest) -> PaymentDTO | None:
+    try:
+        incomplete = get_client().incomplete_server_payments()
+    except PiError:
+        return None
+    for dto in incomplete:
+        if dto.direction == APP_TO_USER and (dto.user_uid, dto.amount, dto.memo, dto.metadata) == (
+            request.uid,
+            request.amount,
+            request.memo,
+            request.metadata,
+        ):
+            return dto
+    return None

@@ -1,0 +1,277 @@
+"""Taking a stored app-to-user payment to a final state: pay on the chain, complete, or cancel.
+
+Steps 2 and 3 of :mod:`.a2u`, each in its own transaction under the payment's row lock:
+
+* **pay**: read the wallet's sequence number, then look on Horizon for a transaction that already
+  pays the payment (from the wallet, memo = identifier). Only if there is none, sign one on that
+  sequence number and submit it; store and commit its txid. A crash after the submission is
+  caught by the look-up next time, and two processes paying one payment build on the same
+  sequence number, so at most one transaction can ever land.
+* **complete**: Pi's complete with the txid; ``payment_completed`` is sent on commit.
+
+A payment that still has no transaction after ``A2U_RESUME_TIMEOUT`` seconds is cancelled at Pi
+instead. Every transaction signed here expires by that deadline (its time bounds end there), so a
+transaction signed before a crash can never land after the cancel.
+
+:func:`resume_a2u` runs the steps from whatever state a payment is in: the send itself, the send
+that finds it in flight, and ``pi_reconcile`` call it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..a2u import SubmissionFailed, Wallet, WalletHorizon, get_wallet, get_wallet_horizon
+from ..client import get_client
+from ..conf import pi_settings
+from ..dto import APP_TO_USER, PaymentDTO
+from ..exceptions import (
+    HorizonError,
+    InvalidRequest,
+    PaymentError,
+    PaymentNotFound,
+    PiError,
+    PiRefused,
+    PiUnavailable,
+)
+from ..models import Payment, PaymentStatus
+from .core import adopt, atomic, db_alias, lock, lock_or_create, record_event, transition
+from .payments import _pi_failure, _reread, fetch
+
+logger = logging.getLogger("django_pi_payments.services")
+
+S = PaymentStatus
+# How long a signed transaction stays valid at most (as pi-backend), and the clock difference
+# between this host and the network that the deadline rule tolerates.
+TX_VALIDITY = timedelta(seconds=180)
+CLOCK_MARGIN = timedelta(seconds=60)
+
+
+class A2UError(PaymentError):
+    """An app-to-user payment could not be made, or not finished now.
+
+    ``payment`` is the local payment when one was created: it stays recoverable, and
+    ``pi_reconcile`` completes it (or cancels it after ``A2U_RESUME_TIMEOUT``).
+    """
+
+    status_code = 502
+    default_code = "a2u_failed"
+
+    def __init__(
+        self, detail: str, *, code: str | None = None, payment: Payment | None = None
+    ) -> None:
+        super().__init__(detail, code=code)
+        self.payment = payment
+
+
+def wallet() -> Wallet:
+    """The app wallet; :class:`A2UError` (``wallet_not_configured``) when there is none."""
+    try:
+        return get_wallet()
+    except ImproperlyConfigured as exc:
+        raise A2UError(str(exc), code="wallet_not_configured") from None
+
+
+def store(dto: PaymentDTO, source: str, *, kind: str, refund_of: Payment | None = None) -> Payment:
+    """Lock the payment, inserting it (approved: A2U is) when it is new; no signal is sent."""
+    payment, created = lock_or_create(dto)
+    if created:
+        payment.status = S.APPROVED
+        payment.approved_at = timezone.now()
+        payment.refund_of = refund_of or _refunded_by(dto)
+        payment.save()
+        detail = {"amount": str(dto.amount), "to_address": dto.to_address}
+        record_event(payment, kind, source, to_status=S.APPROVED, detail=detail)
+    return payment
+
+
+def _refunded_by(dto: PaymentDTO) -> Payment | None:
+    """The payment a refund found at Pi refunds, from the ``refund_of`` of its metadata."""
+    identifier = dto.metadata.get("refund_of")
+    if not isinstance(identifier, str):
+        return None
+    return Payment.objects.using(db_alias()).filter(identifier=identifier).first()
+
+
+def resume_a2u(identifier: str, *, source: str, dto: PaymentDTO | None = None) -> Payment:
+    """Bring an app-to-user payment as far as it can go now, never paying it twice.
+
+    Pi's truth first (completed or cancelled there: adopted). Then, without a transaction, look
+    on the chain and submit one, or cancel after ``A2U_RESUME_TIMEOUT``; with a transaction,
+    complete. ``dto`` is Pi's fresh view when the caller has one. Returns the payment: final,
+    unless it must wait (just around its deadline). Failures are audited, then raised as
+    :class:`PaymentError` subclasses.
+    """
+    dto = dto or fetch(identifier)
+    if dto.direction != APP_TO_USER:
+        raise InvalidRequest(_("Not an app-to-user payment."))
+    payment = _settle_from_pi(dto, source)
+    if not payment.is_final and not payment.txid:
+        payment = _pay(identifier, source)
+    if not payment.is_final and payment.txid:
+        payment = _complete(identifier, payment.txid, source)
+    return payment
+
+
+def _settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
+    with atomic():
+        payment = store(dto, source, kind="a2u_adopted")
+        if payment.is_final:
+            return payment
+        if dto.status.developer_completed or dto.is_cancelled:
+            adopt(payment, dto, source=source)
+        elif dto.txid and not payment.txid:
+            _record_tx(payment, dto.txid, source, "a2u_tx_linked")
+    return payment
+
+
+def _locked(identifier: str) -> Payment:
+    payment = lock(identifier)
+    if payment is None:
+        raise PaymentNotFound(_("No such payment."))
+    return payment
+
+
+def _record_tx(payment: Payment, txid: str, source: str, kind: str) -> None:
+    payment.txid = txid
+    payment.save(update_fields=["txid", "updated_at"])
+    status = payment.status
+    record_event(payment, kind, source, from_status=status, to_status=status, detail={"txid": txid})
+
+
+def _pay(identifier: str, source: str) -> Payment:
+    """Step 2 under the row lock: find the transaction on the chain, or submit it, or cancel."""
+    payer, horizon = wallet(), get_wallet_horizon()
+    failure: Exception | None = None
+    with atomic():
+        payment = _locked(identifier)
+        if payment.is_final or payment.txid:
+            return payment
+        try:
+            failure = _pay_locked(payment, payer, horizon, source)
+        except (PiUnavailable, HorizonError) as exc:
+            failure = _chain_failure(payment, source, "horizon", exc)
+    if failure is not None:
+        raise failure
+    return payment
+
+
+def _born(payment: Payment) -> datetime:
+    return min(moment for moment in (payment.created_at, payment.pi_created_at) if moment)
+
+
+def _pay_locked(
+    payment: Payment, payer: Wallet, horizon: WalletHorizon, source: str
+) -> Exception | None:
+    ours = payment.from_address == payer.public_key
+    # The sequence number is read BEFORE the look-up: a transaction that lands after the look-up
+    # took this sequence number, so the one signed below can no longer land.
+    sequence = horizon.sequence(payer.public_key) if ours else None
+    since = _born(payment) - CLOCK_MARGIN
+    found = horizon.find_payment(payment.from_address, payment.identifier, since)
+    if found is not None:
+        _record_tx(payment, found, source, "a2u_tx_found")
+        return None
+    if sequence is None:
+        refused = A2UError(
+            _("The payment is from %(address)s, which is not the wallet of WALLET_PRIVATE_SEED.")
+            % {"address": payment.from_address},
+            code="wallet_mismatch",
+            payment=payment,
+        )
+        return _cancel_locked(payment, source, "wallet_mismatch") or refused
+    now = timezone.now()
+    deadline = _born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
+    if now >= deadline + CLOCK_MARGIN:
+        return _cancel_locked(payment, source, "resume_timeout")
+    if deadline - now < CLOCK_MARGIN:
+        return None  # too close to the deadline to sign: the next run cancels it
+    signed = payer.sign_payment(
+        sequence=sequence,
+        base_fee=horizon.base_fee(),
+        network=payment.network,
+        destination=payment.to_address,
+        amount=payment.amount,
+        memo=payment.identifier,
+        max_time=int(min(now + TX_VALIDITY, deadline).timestamp()),
+    )
+    try:
+        horizon.submit(signed.envelope_xdr)
+    except (SubmissionFailed, PiUnavailable) as exc:
+        # It may have landed all the same (a timeout), or another process paid first
+        # (tx_bad_seq): look again before calling it a failure.
+        found = horizon.find_payment(payment.from_address, payment.identifier, since)
+        if found is None:
+            return _chain_failure(payment, source, "submit", exc, txid=signed.txid)
+        _record_tx(payment, found, source, "a2u_tx_found")
+        return None
+    _record_tx(payment, signed.txid, source, "a2u_submitted")
+    return None
+
+
+def _chain_failure(
+    payment: Payment, source: str, action: str, exc: PiError, *, txid: str | None = None
+) -> A2UError:
+    """Audit a failed Horizon step on the locked payment; return the error to raise."""
+    if isinstance(exc, SubmissionFailed):
+        code = exc.code
+    elif isinstance(exc, HorizonError):
+        code = "horizon_error"
+    else:
+        code = "horizon_unavailable"
+    detail: dict[str, Any] = {"action": action, "code": code, "message": str(exc)}
+    if txid is not None:
+        detail["txid"] = txid
+    status = payment.status
+    record_event(payment, "a2u_failed", source, from_status=status, to_status=status, detail=detail)
+    logger.warning("payment %s: %s failed: %s", payment.identifier, action, exc)
+    return A2UError(str(exc), code=code, payment=payment)
+
+
+def _cancel_locked(payment: Payment, source: str, reason: str) -> Exception | None:
+    """Cancel the unpaid payment at Pi; a payment Pi knows a transaction of gets it instead."""
+    try:
+        cancelled = get_client().cancel_payment(payment.identifier)
+    except PiError as exc:
+        latest = _reread(payment.identifier)
+        if latest is not None and (latest.is_cancelled or latest.status.developer_completed):
+            adopt(payment, latest, source=source)
+            return None
+        if latest is not None and latest.txid:
+            _record_tx(payment, latest.txid, source, "a2u_tx_linked")
+            return None
+        return _pi_failure(payment, source, "cancel", exc)
+    if not cancelled.is_cancelled:
+        return PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
+    target = S.USER_CANCELLED if cancelled.status.user_cancelled else S.CANCELLED
+    transition(
+        payment, target, kind="cancelled", source=source, dto=cancelled, detail={"reason": reason}
+    )
+    return None
+
+
+def _complete(identifier: str, txid: str, source: str) -> Payment:
+    """Step 3 under the row lock: Pi's complete; an ambiguous answer counts if Pi shows it."""
+    failure: Exception | None = None
+    with atomic():
+        payment = _locked(identifier)
+        if payment.is_final:
+            return payment
+        error: PiError = PiUnavailable("Pi did not mark the payment completed")
+        try:
+            completed: PaymentDTO | None = get_client().complete_payment(identifier, txid)
+        except PiError as exc:
+            error, completed = exc, _reread(identifier)
+        if completed is not None and completed.status.developer_completed:
+            transition(payment, S.COMPLETED, kind="completed", source=source, dto=completed)
+        else:
+            failure = _pi_failure(payment, source, "complete", error)
+    if failure is not None:
+        raise failure
+    return payment

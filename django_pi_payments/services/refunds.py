@@ -1,0 +1,90 @@
+"""The rules of refunds: only a completed user-to-app payment, never more than it in total.
+
+A refund is an app-to-user payment to the payer, linked by ``refund_of``, sent by
+:func:`django_pi_payments.services.a2u.refund`. That function applies :func:`check_refund` in the
+transaction that creates the refund, under the original payment's row lock, so two refunds of one
+payment are checked one after the other, each counting the other.
+
+``payment_refunded`` is sent by a receiver of the refund's ``payment_completed``, so on commit and
+exactly once, whichever code path completed the refund: the send itself, ``pi_reconcile`` or an
+admin sync.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q, Sum
+from django.dispatch import receiver
+from django.utils.translation import gettext as _
+
+from .. import signals
+from ..exceptions import PaymentError
+from ..models import Direction, Payment, PaymentStatus
+
+S = PaymentStatus
+
+# Refunds that paid or may still pay: all but the cancelled ones that never had a transaction.
+MAY_HAVE_PAID = ~Q(status__in=(S.CANCELLED, S.USER_CANCELLED)) | Q(txid__isnull=False)
+
+
+class RefundRefused(PaymentError):
+    """The refund breaks a rule: not a completed user-to-app payment, or too much."""
+
+    status_code = 409
+    default_code = "refund_refused"
+
+
+def display_amount(amount: Decimal) -> str:
+    """``amount`` for people: no exponent, no trailing zeros (``3.14``, not ``3.1400000``)."""
+    return f"{amount.normalize():f}"
+
+
+def is_refundable(payment: Payment) -> bool:
+    """Whether ``payment`` is of a kind that can be refunded: completed, user to app."""
+    return payment.direction == Direction.USER_TO_APP and payment.status == S.COMPLETED
+
+
+def refunded_amount(payment: Payment) -> Decimal:
+    """The total of the payment's refunds that paid or may still pay."""
+    total = payment.refunds.filter(MAY_HAVE_PAID).aggregate(total=Sum("amount"))["total"]
+    return Decimal(total or 0)
+
+
+def refundable_amount(payment: Payment) -> Decimal:
+    """What can still be refunded of ``payment`` (zero when it cannot be refunded at all)."""
+    if not is_refundable(payment):
+        return Decimal(0)
+    return max(payment.amount - refunded_amount(payment), Decimal(0))
+
+
+def check_refund(original: Payment, amount: Decimal | None) -> Decimal:
+    """The amount to refund now: ``amount``, or all that is left when it is ``None``.
+
+    Call it with ``original`` locked. Raises :class:`RefundRefused` (``not_refundable``,
+    ``fully_refunded`` or ``refund_exceeds_payment``).
+    """
+    if not is_refundable(original):
+        raise RefundRefused(
+            _("Only a completed user-to-app payment can be refunded."), code="not_refundable"
+        )
+    left = original.amount - refunded_amount(original)
+    if left <= 0:
+        raise RefundRefused(_("The payment has been refunded in full."), code="fully_refunded")
+    if amount is None:
+        return left
+    if amount > left:
+        raise RefundRefused(
+            _("%(amount)s Pi is more than what is left to refund (%(left)s Pi).")
+            % {"amount": display_amount(amount), "left": display_amount(left)},
+            code="refund_exceeds_payment",
+        )
+    return amount
+
+
+@receiver(signals.payment_completed, dispatch_uid="django_pi_payments.services.refunds")
+def send_payment_refunded(sender: Any, *, payment: Payment, **kwargs: Any) -> None:
+    """After a refund's ``payment_completed``: ``payment_refunded(payment=, original=)``."""
+    if payment.refund_of_id is not None:
+        signals.payment_refunded.send(sender=Payment, payment=payment, original=payment.refund_of)

@@ -1,0 +1,212 @@
+"""``services.refund``: a refund is an A2U payment to the payer, never more than paid in total."""
+
+from __future__ import annotations
+
+import io
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, connections
+
+from django_pi_payments import services
+from django_pi_payments.client import PiClient
+from django_pi_payments.exceptions import InvalidRequest, PaymentError
+from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
+from django_pi_payments.services import a2u as a2u_service
+from django_pi_payments.testing import SandboxHandle
+from tests.admin.conftest import PaymentMaker
+
+from .conftest import Crash, SignalLog, crash_after, ledger_for
+
+S = PaymentStatus
+
+
+@pytest.fixture
+def make(a2u: SandboxHandle) -> PaymentMaker:
+    return PaymentMaker(a2u)
+
+
+@pytest.fixture
+def paid(make: PaymentMaker) -> Payment:
+    """A completed user-to-app payment of 3.14 Pi."""
+    return make.completed()
+
+
+def refunded_total(payment: Payment) -> Decimal:
+    return sum((r.amount for r in payment.refunds.filter(status=S.COMPLETED)), Decimal(0))
+
+
+def test_a_full_refund_pays_the_payer_back(
+    a2u: SandboxHandle, paid: Payment, signal_log: SignalLog
+) -> None:
+    refund = services.refund(paid)
+
+    assert refund.status == S.COMPLETED
+    assert refund.direction == "app_to_user"
+    assert refund.refund_of == paid
+    assert refund.amount == paid.amount == Decimal("3.14")
+    assert (refund.user_uid, refund.to_address) == (paid.user_uid, paid.from_address)
+    assert refund.metadata == {"refund_of": paid.identifier}
+    assert refund.memo == f"Refund of payment {paid.identifier}"
+    assert [tx["amount"] for tx in ledger_for(a2u, refund.identifier)] == [Decimal("3.14")]
+    assert services.refundable_amount(paid) == 0
+    event = PaymentEvent.objects.get(payment=paid, kind="refund_created")
+    assert event.detail == {"refund": refund.identifier, "amount": "3.14"}
+    assert sorted(signal_log.received) == [
+        ("completed", refund.identifier),
+        ("refunded", refund.identifier),
+    ]
+    (refunded,) = [kwargs for kwargs in signal_log.kwargs if kwargs["name"] == "refunded"]
+    assert refunded["payment"] == refund and refunded["original"] == paid
+
+
+def test_partial_refunds_add_up_to_the_amount_at_most(a2u: SandboxHandle, paid: Payment) -> None:
+    services.refund(paid, "1")
+    services.refund(paid, Decimal("1.5"))
+    assert services.refundable_amount(paid) == Decimal("0.64")
+
+    with pytest.raises(services.RefundRefused) as failure:
+        services.refund(paid, "0.65")
+    assert failure.value.code == "refund_exceeds_payment"
+
+    rest = services.refund(paid)  # all that is left
+    assert rest.amount == Decimal("0.64")
+    assert refunded_total(paid) == paid.amount
+    with pytest.raises(services.RefundRefused) as failure:
+        services.refund(paid, "0.0000001")
+    assert failure.value.code == "fully_refunded"
+    assert len(a2u.ledger()) == 1 + 3  # the payment itself, then three refunds
+
+
+def test_a_refund_over_the_amount_is_refused_before_pi_is_called(
+    a2u: SandboxHandle, paid: Payment
+) -> None:
+    a2u.clear_calls()
+    with pytest.raises(services.RefundRefused) as failure:
+        services.refund(paid, "3.1400001")
+    assert failure.value.code == "refund_exceeds_payment"
+    assert a2u.calls() == []
+    assert not paid.refunds.exists()
+
+
+@pytest.mark.parametrize("state", ["approved", "user_cancelled"])
+def test_only_completed_user_to_app_payments_are_refundable(
+    a2u: SandboxHandle, make: PaymentMaker, state: str
+) -> None:
+    payment = getattr(make, state)()
+    with pytest.raises(services.RefundRefused) as failure:
+        services.refund(payment)
+    assert failure.value.code == "not_refundable"
+
+
+def test_a_refund_is_not_refundable(a2u: SandboxHandle, paid: Payment) -> None:
+    refund = services.refund(paid, "1")
+    with pytest.raises(services.RefundRefused):
+        services.refund(refund)
+
+
+def test_send_payment_with_refund_of_applies_the_same_rules(
+    a2u: SandboxHandle, paid: Payment, pioneer: str
+) -> None:
+    with pytest.raises(InvalidRequest):
+        services.send_payment(pioneer, "1", "not the payer", refund_of=paid)
+    with pytest.raises(services.RefundRefused):
+        services.send_payment(paid.user_uid, "5", "too much", refund_of=paid)
+    refund = services.send_payment(paid.user_uid, "1", "sorry", refund_of=paid)
+    assert refund.refund_of == paid and refund.memo == "sorry"
+
+
+def test_a_cancelled_refund_does_not_count(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash_after(monkeypatch, a2u_service, "_create")
+    with pytest.raises(Crash):
+        services.refund(paid)
+    refund = paid.refunds.get()
+    with pytest.raises(PaymentError):  # in flight: counted until it is settled
+        services.refund(paid, "3.14", source="admin")
+    services.cancel(refund.identifier)
+
+    again = services.refund(paid)
+
+    assert again.amount == paid.amount
+    assert services.refundable_amount(paid) == 0
+
+
+def test_payment_refunded_is_sent_once_when_pi_reconcile_completes_the_refund(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    crash_after(monkeypatch, PiClient, "complete_payment")
+    with pytest.raises(Crash):
+        services.refund(paid, "2")
+    refund = paid.refunds.get()
+    signal_log.received.clear()
+
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())
+
+    assert sorted(signal_log.received) == [
+        ("completed", refund.identifier),
+        ("refunded", refund.identifier),
+    ]
+    (refunded,) = [kwargs for kwargs in signal_log.kwargs if kwargs["name"] == "refunded"]
+    assert refunded["original"] == paid
+
+
+@pytest.fixture
+def postgres(transactional_db: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock races need PostgreSQL: run with DATABASE_URL (make test-postgres)")
+
+
+def race(threads: int, work: Any) -> list[Any]:
+    barrier = threading.Barrier(threads)
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(work())
+        except PaymentError as error:
+            results.append(error)
+        finally:
+            connections.close_all()
+
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return results
+
+
+@pytest.mark.postgres
+def test_two_concurrent_refunds_never_exceed_the_payment(
+    postgres: None, a2u: SandboxHandle, paid: Payment, signal_log: SignalLog
+) -> None:
+    results = race(2, lambda: services.refund(paid, "2"))
+
+    refunds = [result for result in results if isinstance(result, Payment)]
+    refused = [result for result in results if isinstance(result, services.RefundRefused)]
+    assert (len(refunds), len(refused)) == (1, 1), results
+    assert refused[0].code == "refund_exceeds_payment"
+    assert refunded_total(paid) == Decimal("2")
+    assert [c["status"] for c in a2u.calls("create_payment")] == [200]
+    assert len(ledger_for(a2u, refunds[0].identifier)) == 1
+    assert signal_log.count("refunded") == 1
+
+
+@pytest.mark.postgres
+def test_many_concurrent_partial_refunds_stop_at_the_amount(
+    postgres: None, a2u: SandboxHandle, paid: Payment
+) -> None:
+    results = race(5, lambda: services.refund(paid, "1"))
+
+    assert sum(isinstance(result, Payment) for result in results) == 3, results
+    assert refunded_total(paid) == Decimal("3")
+    assert Payment.objects.filter(refund_of=paid).count() == 3
+    assert all(c["status"] == 200 for c in a2u.calls("create_payment"))
+    assert len(a2u.ledger()) == 1 + 3

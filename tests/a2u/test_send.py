@@ -1,0 +1,263 @@
+"""``services.send_payment`` against the sandbox: one transaction per payment, whatever happens.
+
+Every answer comes from the sandbox over HTTP, including the Horizon of the app wallet; failures
+are the sandbox's injected faults, never mocks.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from stellar_sdk import Keypair
+
+from django_pi_payments import services
+from django_pi_payments.client import get_client
+from django_pi_payments.exceptions import InvalidRequest
+from django_pi_payments.models import A2ULock, Payment, PaymentStatus
+from django_pi_payments.testing import SandboxHandle
+
+from .conftest import SignalLog, crash_after, kinds, ledger_for
+
+S = PaymentStatus
+
+
+def balance(sandbox: SandboxHandle, account_id: str) -> Decimal:
+    return Decimal(sandbox.add_account(account_id)["balances"][0]["balance"])
+
+
+def test_payout_pays_once_completes_and_signals(
+    a2u: SandboxHandle, wallet: Keypair, pioneer: str, signal_log: SignalLog
+) -> None:
+    to_address = a2u.create_user(uid=pioneer)["wallet_address"]
+    before = balance(a2u, to_address)
+
+    payment = services.send_payment(pioneer, "1.5", "Thanks!", {"order": 7})
+
+    assert payment.status == S.COMPLETED
+    assert payment.direction == "app_to_user"
+    assert (payment.amount, payment.memo, payment.metadata) == (
+        Decimal("1.5"),
+        "Thanks!",
+        {"order": 7},
+    )
+    assert (payment.from_address, payment.to_address) == (wallet.public_key, to_address)
+    ledger = ledger_for(a2u, payment.identifier)
+    assert [
+        (tx["hash"], tx["source_account"], tx["destination"], tx["amount"]) for tx in ledger
+    ] == [(payment.txid, wallet.public_key, to_address, Decimal("1.5"))]
+    assert len(a2u.ledger()) == 1
+    assert balance(a2u, to_address) == before + Decimal("1.5")
+    at_pi = a2u.payment(payment.identifier)
+    assert at_pi["status"]["developer_completed"] is True
+    assert at_pi["transaction"]["txid"] == payment.txid
+    assert kinds(payment.identifier) == ["a2u_created", "a2u_submitted", "completed"]
+    assert signal_log.received == [("completed", payment.identifier)]
+    assert A2ULock.objects.get().taken_at is not None
+    # Pi's answer to the creation is the fresh truth: no extra read of the payment.
+    assert [call["route"] for call in a2u.calls() if not call["route"].startswith("horizon")] == [
+        "create_payment",
+        "complete",
+    ]
+
+
+def test_the_transaction_is_the_payment_pi_expects(a2u: SandboxHandle, pioneer: str) -> None:
+    payment = services.send_payment(pioneer, Decimal("0.0000001"), "smallest amount")
+    (tx,) = ledger_for(a2u, payment.identifier)
+    assert tx["amount"] == Decimal("0.0000001")
+    assert tx["fee_charged"] == 100000  # the base fee Horizon announces
+    assert tx["source_sequence"] is not None
+
+
+def test_unknown_user_is_a_clear_error_and_nothing_is_stored(a2u: SandboxHandle) -> None:
+    with pytest.raises(services.RecipientNotFound) as failure:
+        services.send_payment("no-such-uid", "1", "x")
+    assert failure.value.code == "user_not_found"
+    assert "no-such-uid" in failure.value.detail
+    assert failure.value.payment is None
+    assert not Payment.objects.exists()
+    assert a2u.ledger() == []
+
+
+@pytest.mark.parametrize("amount", ["0", "-1", "1.12345678", "abc", "NaN", "Infinity"])
+def test_bad_amounts_are_refused_before_pi_is_called(
+    a2u: SandboxHandle, pioneer: str, amount: str
+) -> None:
+    with pytest.raises(InvalidRequest):
+        services.send_payment(pioneer, amount, "x")
+    assert a2u.calls() == []
+
+
+def test_missing_seed_is_reported_before_anything_is_created(
+    a2u: SandboxHandle, pioneer: str, settings: Any
+) -> None:
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "WALLET_PRIVATE_SEED": None}
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "x")
+    assert failure.value.code == "wallet_not_configured"
+    assert "WALLET_PRIVATE_SEED" in failure.value.detail
+    assert a2u.calls() == []
+
+
+def test_an_invalid_seed_is_never_shown(a2u: SandboxHandle, pioneer: str, settings: Any) -> None:
+    seed = Keypair.random().secret
+    broken = seed[:-1] + ("A" if seed[-1] != "A" else "B")
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "WALLET_PRIVATE_SEED": broken}
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "x")
+    assert failure.value.code == "wallet_not_configured"
+    chain: list[BaseException] = []
+    error: BaseException | None = failure.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert all(broken not in f"{error!s} {error!r}" for error in chain)
+
+
+def test_a_too_short_resume_timeout_is_refused(
+    a2u: SandboxHandle, pioneer: str, settings: Any
+) -> None:
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "A2U_RESUME_TIMEOUT": 30}
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "x")
+    assert failure.value.code == "improperly_configured"
+    assert a2u.calls() == []
+
+
+def test_a_payment_from_another_wallet_is_cancelled_not_paid(
+    a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
+) -> None:
+    other = Keypair.random().public_key
+    a2u.set_config(app_wallet_address=other)
+
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "x")
+
+    assert failure.value.code == "wallet_mismatch"
+    payment = failure.value.payment
+    assert payment is not None
+    assert Payment.objects.get(pk=payment.pk).status == S.CANCELLED
+    assert a2u.payment(payment.identifier)["status"]["cancelled"] is True
+    assert a2u.ledger() == []
+    assert signal_log.received == [("cancelled", payment.identifier)]
+
+
+def test_ongoing_payment_at_pi_is_finished_first(
+    a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
+) -> None:
+    # An A2U created at Pi by another program (or lost by a crash before it was stored here).
+    foreign = get_client().create_payment(pioneer, Decimal("2"), "foreign", {})
+    a2u.clear_calls()
+
+    payment = services.send_payment(pioneer, "1", "ours")
+
+    adopted = Payment.objects.get(identifier=foreign.identifier)
+    assert adopted.status == S.COMPLETED
+    assert kinds(foreign.identifier) == ["a2u_adopted", "a2u_submitted", "completed"]
+    assert payment.status == S.COMPLETED
+    assert adopted.completed_at is not None and payment.created_at > adopted.completed_at
+    created = [call["status"] for call in a2u.calls("create_payment")]
+    assert created == [400, 200]  # ongoing_payment_found, then created once
+    assert len(ledger_for(a2u, foreign.identifier)) == 1
+    assert len(ledger_for(a2u, payment.identifier)) == 1
+    assert signal_log.by_name() == {"completed": 2}
+
+
+def test_a_stored_payment_in_flight_is_finished_before_the_next_is_created(
+    a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    from django_pi_payments.a2u import WalletHorizon
+
+    from .conftest import Crash
+
+    crash_after(monkeypatch, WalletHorizon, "submit")
+    with pytest.raises(Crash):
+        services.send_payment(pioneer, "1", "first")
+    (first,) = Payment.objects.all()
+    assert first.txid is None and len(ledger_for(a2u, first.identifier)) == 1
+    a2u.clear_calls()
+
+    second = services.send_payment(pioneer, "2", "second")
+
+    first.refresh_from_db()
+    assert first.status == S.COMPLETED
+    assert kinds(first.identifier) == ["a2u_created", "a2u_tx_found", "completed"]
+    assert len(ledger_for(a2u, first.identifier)) == 1  # found on the chain, not paid again
+    assert second.status == S.COMPLETED
+    assert [call["status"] for call in a2u.calls("create_payment")] == [200]
+    assert len(a2u.ledger()) == 2
+
+
+def test_a_lost_answer_to_the_submission_does_not_pay_twice(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    a2u.add_fault("horizon_submit", after="respond")  # on the ledger, then the answer is lost
+
+    payment = services.send_payment(pioneer, "1", "x")
+
+    assert payment.status == S.COMPLETED
+    assert kinds(payment.identifier) == ["a2u_created", "a2u_tx_found", "completed"]
+    assert len(a2u.ledger()) == 1
+
+
+def test_a_refused_submission_is_audited_and_left_for_pi_reconcile(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    refusal = {
+        "type": "https://stellar.org/horizon-errors/transaction_failed",
+        "title": "Transaction Failed",
+        "status": 400,
+        "extras": {"result_codes": {"transaction": "tx_insufficient_balance"}},
+    }
+    a2u.add_fault("horizon_submit", status=400, body=refusal)
+
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "x")
+
+    assert failure.value.code == "tx_insufficient_balance"
+    payment = failure.value.payment
+    assert payment is not None and failure.value.payment.identifier in failure.value.detail
+    stored = Payment.objects.get(pk=payment.pk)
+    assert (stored.status, stored.txid) == (S.APPROVED, None)
+    assert kinds(payment.identifier) == ["a2u_created", "a2u_failed"]
+    assert a2u.ledger() == []
+    assert services.resume_a2u(payment.identifier, source="reconcile").status == S.COMPLETED
+    assert len(a2u.ledger()) == 1
+
+
+def test_horizon_down_fails_without_paying(a2u: SandboxHandle, pioneer: str) -> None:
+    a2u.add_fault("horizon_account", status=503, count=None)
+
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "x")
+
+    assert failure.value.code == "horizon_unavailable"
+    assert a2u.ledger() == []
+    a2u.clear_faults()
+    payment = failure.value.payment
+    assert payment is not None
+    assert services.resume_a2u(payment.identifier, source="reconcile").status == S.COMPLETED
+
+
+def test_a_lost_answer_to_complete_counts_when_pi_shows_it(
+    a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
+) -> None:
+    a2u.add_fault("complete", after="respond")
+
+    payment = services.send_payment(pioneer, "1", "x")
+
+    assert payment.status == S.COMPLETED
+    assert signal_log.received == [("completed", payment.identifier)]
+
+
+def test_a_lost_answer_to_the_creation_is_found_in_pi_incomplete_list(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    a2u.add_fault("create_payment", after="respond")
+
+    payment = services.send_payment(pioneer, "1.25", "x", {"k": "v"})
+
+    assert payment.status == S.COMPLETED
+    assert len(a2u.payments()) == 1
+    assert len(a2u.ledger()) == 1
