@@ -1,8 +1,9 @@
 """Django admin for Pi payments: read-only money, state changes only through the services.
 
 Staff browse every payment with its audit log and every Pi user; they change a payment only
-with the actions of :mod:`.actions` (cancel, sync, complete) and :mod:`.refunds` (refund), which call
-:mod:`django_pi_payments.services` once per payment and report one message per payment.
+with the actions of :mod:`.actions` (cancel, sync, complete) and :mod:`.refunds` (refund),
+which call :mod:`django_pi_payments.services` once per payment and report one message per
+payment.
 """
 
 from .payments import PaymentAdmin, PaymentEventInline
