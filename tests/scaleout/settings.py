@@ -15,6 +15,7 @@ PI_PAYMENTS = {
     "API_BASE_URL": os.environ.get("PI_SANDBOX_URL", "http://127.0.0.1:1"),
     "HORIZON_URL": os.environ.get("PI_SANDBOX_URL", "http://127.0.0.1:1") + "/horizon",
     "NETWORK": "Pi Testnet",
+    "WALLET_PRIVATE_SEED": os.environ.get("PI_WALLET_SEED") or None,
 }
 
 REST_FRAMEWORK = {

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections import Counter
 
 import pytest
 import requests
+from stellar_sdk import Keypair
 
 from django_pi_payments import services
 from django_pi_payments.auth import verify_access_token
@@ -139,3 +142,46 @@ def test_check_deploy_warns_about_a_process_local_cache(cluster):
     without_redis = {k: v for k, v in cluster.env.items() if k != "REDIS_URL"}
     assert "pi_payments.W002" in cluster.run("check", "--deploy", env=without_redis)
     assert "pi_payments.W002" not in cluster.run("check", "--deploy")
+
+
+PAYOUTS_PER_PROCESS = 4
+
+
+def test_two_processes_sending_payouts_are_serialized(cluster, pi_sandbox, watched_secrets):
+    wallet = Keypair.random()
+    watched_secrets.add(wallet.secret)
+    pi_sandbox.add_account(wallet.public_key, balance=100000)
+    pi_sandbox.set_config(app_wallet_address=wallet.public_key)
+    cluster.env["PI_WALLET_SEED"] = wallet.secret
+    payees = [pi_sandbox.create_user(username=f"payee{i}")["uid"] for i in range(2)]
+    pi_sandbox.clear_calls()
+    sends = " && ".join(
+        f'"{sys.executable}" -m django pi_send --skip-checks --uid "$PAYEE" --amount 0.5 '
+        f"--memo payout{n}"
+        for n in range(PAYOUTS_PER_PROCESS)
+    )
+    processes = [
+        subprocess.Popen(
+            ["bash", "-c", sends],
+            env={**cluster.env, "PAYEE": payee},
+            cwd=cluster.env["PYTHONPATH"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for payee in payees
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (_out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+        assert "ongoing_payment_found" not in err
+    payouts = Payment.objects.filter(direction="app_to_user")
+    assert payouts.count() == 2 * PAYOUTS_PER_PROCESS
+    assert set(payouts.values_list("status", flat=True)) == {PaymentStatus.COMPLETED}
+    ledger = Counter(tx["memo"] for tx in pi_sandbox.ledger() if tx["memo"])
+    assert {p.identifier: ledger[p.identifier] for p in payouts} == {
+        p.identifier: 1 for p in payouts
+    }
+    refused = [c for c in pi_sandbox.calls("create_payment") if c["status"] != 200]
+    assert refused == []
+    assert wallet.secret not in "".join(out + err for out, err in outputs)
