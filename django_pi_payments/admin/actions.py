@@ -59,7 +59,7 @@ def report(
     """
     modeladmin.message_user(
         request,
-        _("%(payment)s: %(outcome)s") % {"payment": payment.identifier, "outcome": outcome},
+        _("Payment %(payment)s: %(outcome)s") % {"payment": payment.identifier, "outcome": outcome},
         level,
     )
     if action is not None:

@@ -87,19 +87,23 @@ def test_confirmed_refunds_report_one_message_per_payment(
     )
 
     assert [url for url, _ in response.redirect_chain] == [changelist()]
-    shown = dict((text.split(":", 1)[0], (level, text)) for level, text in messages_of(response))
+    shown = {
+        text.split(":", 1)[0].removeprefix("Payment "): (level, text)
+        for level, text in messages_of(response)
+    }
     (whole_refund,) = whole.refunds.all()
     (partial_refund,) = partly.refunds.all()
     assert (whole_refund.amount, partial_refund.amount) == (Decimal("3.14"), Decimal("0.5"))
     assert shown[whole.identifier] == (
         "success",
-        f"{whole.identifier}: refunded 3.14 Pi with payment {whole_refund.identifier} "
+        f"Payment {whole.identifier}: refunded 3.14 Pi with payment {whole_refund.identifier} "
         f"(transaction {whole_refund.txid}).",
     )
     assert shown[partly.identifier][0] == "success"
     assert shown[unpaid.identifier] == (
         "info",
-        f"{unpaid.identifier}: skipped: it is approved, not a completed user-to-app payment.",
+        f"Payment {unpaid.identifier}: "
+        "skipped: it is approved, not a completed user-to-app payment.",
     )
     assert signal_log.count("refunded") == 2
     entry = LogEntry.objects.get(object_id=str(whole.pk))
@@ -133,7 +137,8 @@ def test_too_much_is_refused_with_a_warning(
     assert messages_of(response) == [
         (
             "warning",
-            f"{payment.identifier}: not refunded: 3.15 Pi is more than what is left to refund "
+            f"Payment {payment.identifier}: "
+            "not refunded: 3.15 Pi is more than what is left to refund "
             "(3.14 Pi).",
         )
     ]

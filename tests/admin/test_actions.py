@@ -59,7 +59,7 @@ def statuses(*payments: Payment) -> list[str]:
 
 def by_payment(shown: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
     """The messages keyed by the payment identifier they start with."""
-    return {text.split(":", 1)[0]: (level, text) for level, text in shown}
+    return {text.split(":", 1)[0].removeprefix("Payment "): (level, text) for level, text in shown}
 
 
 def history(payment: Payment) -> list[tuple[str, str]]:
@@ -134,19 +134,19 @@ def test_confirmed_cancel_reports_one_message_per_payment(
     assert redirected(response)
     shown = by_payment(messages_of(response))
     assert len(shown) == 5
-    assert shown[approved.identifier] == ("success", f"{approved.identifier}: cancelled.")
+    assert shown[approved.identifier] == ("success", f"Payment {approved.identifier}: cancelled.")
     for payment in (paid, verified):
         level, text = shown[payment.identifier]
         assert level == "warning"
-        assert text.startswith(f"{payment.identifier}: refused by Pi: payment_tx_present (")
+        assert text.startswith(f"Payment {payment.identifier}: refused by Pi: payment_tx_present (")
         assert TX_PRESENT_MESSAGE in text  # Pi's own words
     assert shown[completed.identifier] == (
         "info",
-        f"{completed.identifier}: skipped: already completed.",
+        f"Payment {completed.identifier}: skipped: already completed.",
     )
     assert shown[user_cancelled.identifier] == (
         "info",
-        f"{user_cancelled.identifier}: skipped: already cancelled by the user.",
+        f"Payment {user_cancelled.identifier}: skipped: already cancelled by the user.",
     )
     assert statuses(approved, paid, verified, completed, user_cancelled) == [
         "cancelled",
@@ -168,13 +168,15 @@ def test_confirmed_cancel_reports_one_message_per_payment(
     event = PaymentEvent.objects.get(payment=approved, kind="cancelled")
     assert (event.source, event.from_status, event.to_status) == ("admin", "approved", "cancelled")
     assert history(approved) == [("admin", "Cancel on Pi Network: cancelled.")]
-    refused = shown[paid.identifier][1].removeprefix(f"{paid.identifier}: ")
+    refused = shown[paid.identifier][1].removeprefix(f"Payment {paid.identifier}: ")
     assert history(paid) == [("admin", f"Cancel on Pi Network: {refused}")]
     assert history(completed) == []
 
     again = confirm_cancel(admin_client, [approved])
 
-    assert messages_of(again) == [("info", f"{approved.identifier}: skipped: already cancelled.")]
+    assert messages_of(again) == [
+        ("info", f"Payment {approved.identifier}: skipped: already cancelled.")
+    ]
     assert signal_log.count("payment_cancelled", approved) == 1
     assert len(calls_for(pi_sandbox, "cancel", approved)) == 1
 
@@ -188,7 +190,11 @@ def test_cancel_when_pi_is_unreachable(
     response = confirm_cancel(admin_client, [payment])
 
     assert messages_of(response) == [
-        ("error", f"{payment.identifier}: Pi Network is unreachable; the payment will be retried.")
+        (
+            "error",
+            f"Payment {payment.identifier}: "
+            "Pi Network is unreachable; the payment will be retried.",
+        )
     ]
     assert statuses(payment) == ["approved"]
     assert PaymentEvent.objects.filter(payment=payment, kind="pi_error", source="admin").exists()
@@ -230,7 +236,7 @@ def test_cancel_with_only_the_cancel_permission(
     assert offered == {"cancel_on_pi"}
     assert confirmation.redirect_chain == []
     assert "plans" in confirmation.context
-    assert messages_of(confirmed) == [("success", f"{payment.identifier}: cancelled.")]
+    assert messages_of(confirmed) == [("success", f"Payment {payment.identifier}: cancelled.")]
     assert statuses(payment) == ["cancelled"]
     assert signal_log.count("payment_cancelled", payment) == 1
 
@@ -253,10 +259,10 @@ def test_sync_reports_each_payment_and_never_resends_a_signal(
     assert redirected(response)
     assert sorted(messages_of(response)) == sorted(
         [
-            ("info", f"{unchanged.identifier}: unchanged (approved)."),
-            ("success", f"{paid.identifier}: now transaction verified."),
-            ("info", f"{completed.identifier}: unchanged (completed)."),
-            ("success", f"{cancelled_at_pi.identifier}: now cancelled by the user."),
+            ("info", f"Payment {unchanged.identifier}: unchanged (approved)."),
+            ("success", f"Payment {paid.identifier}: now transaction verified."),
+            ("info", f"Payment {completed.identifier}: unchanged (completed)."),
+            ("success", f"Payment {cancelled_at_pi.identifier}: now cancelled by the user."),
         ]
     )
     assert statuses(*selected) == [
@@ -287,7 +293,7 @@ def test_sync_when_pi_is_unreachable(
     response = run_action(admin_client, "sync_from_pi", [payment])
 
     assert messages_of(response) == [
-        ("error", f"{payment.identifier}: Pi Network is unreachable; try again.")
+        ("error", f"Payment {payment.identifier}: Pi Network is unreachable; try again.")
     ]
     assert statuses(payment) == ["approved"]
 
@@ -308,19 +314,19 @@ def test_complete_only_verified_payments(
 
     assert redirected(response)
     found = by_payment(messages_of(response))
-    assert found[paid.identifier] == ("success", f"{paid.identifier}: completed.")
+    assert found[paid.identifier] == ("success", f"Payment {paid.identifier}: completed.")
     assert found[unpaid.identifier] == (
         "info",
-        f"{unpaid.identifier}: skipped: Pi shows no verified transaction.",
+        f"Payment {unpaid.identifier}: skipped: Pi shows no verified transaction.",
     )
     assert found[completed.identifier] == (
         "info",
-        f"{completed.identifier}: skipped: already completed.",
+        f"Payment {completed.identifier}: skipped: already completed.",
     )
     level, text = found[mismatched.identifier]
     assert level == "warning"
     assert text.startswith(
-        f"{mismatched.identifier}: skipped: verification failed: tx_payment_mismatch ("
+        f"Payment {mismatched.identifier}: skipped: verification failed: tx_payment_mismatch ("
     )
     assert len(found) == 4
     assert statuses(paid, unpaid, completed, mismatched) == [
@@ -344,7 +350,9 @@ def test_complete_only_verified_payments(
 
     again = run_action(admin_client, "complete_verified", [paid])
 
-    assert messages_of(again) == [("info", f"{paid.identifier}: skipped: already completed.")]
+    assert messages_of(again) == [
+        ("info", f"Payment {paid.identifier}: skipped: already completed.")
+    ]
     assert signal_log.count("payment_completed", paid) == 1
     assert len(calls_for(pi_sandbox, "complete", paid)) == 1
 
@@ -382,7 +390,9 @@ def test_staff_with_the_change_permission_syncs_and_completes(
     completed = run_action(client, "complete_verified", [paid])
 
     assert offered == {"sync_from_pi", "complete_verified"}
-    assert messages_of(synced) == [("success", f"{paid.identifier}: now transaction verified.")]
-    assert messages_of(completed) == [("success", f"{paid.identifier}: completed.")]
+    assert messages_of(synced) == [
+        ("success", f"Payment {paid.identifier}: now transaction verified.")
+    ]
+    assert messages_of(completed) == [("success", f"Payment {paid.identifier}: completed.")]
     assert statuses(paid) == ["completed"]
     assert signal_log.count("payment_completed", paid) == 1

@@ -117,7 +117,7 @@ def test_staff_cancels_an_approved_unpaid_payment_in_the_admin(
     staff.get_by_role("button", name="Yes, cancel on Pi Network").click()
 
     # The admin's message template capitalises the first letter: "yW…" reads "YW…".
-    cancelled = re.compile(re.escape(f"{identifier}: cancelled."), re.IGNORECASE)
+    cancelled = re.compile(re.escape(f"Payment {identifier}: cancelled."))
     expect(staff.locator(".messagelist")).to_contain_text(cancelled)
     expect(staff.locator("#result_list tbody tr").filter(has_text=identifier)).to_contain_text(
         "Cancelled"
