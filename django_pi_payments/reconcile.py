@@ -184,20 +184,26 @@ def _status(identifier: str) -> str | None:
 
 
 def candidates(options: Options) -> Iterator[tuple[str, PaymentDTO | None]]:
-    """Pi's incomplete payments (with their DTO), then local stuck ones, each once."""
-    seen: set[str] = set()
-    for dto in get_client().incomplete_server_payments():
-        if dto.identifier not in seen:
-            seen.add(dto.identifier)
-            yield dto.identifier, dto
+    """Pi's incomplete payments (with their DTO), then local stuck ones, each once.
+
+    Both lists are read before the first payment is handed out (the local one as identifiers
+    only), so no worker writes while this reads: SQLite's shared-cache test database refuses a
+    read that meets a write instead of waiting.
+    """
+    incomplete = get_client().incomplete_server_payments()
     cutoff = timezone.now() - options.older_than
-    stuck = (
+    stuck = list(
         Payment.objects.exclude(status__in=FINAL_STATUSES)
         .filter(updated_at__lte=cutoff)
         .order_by("updated_at")
         .values_list("identifier", flat=True)
     )
-    for identifier in stuck.iterator(chunk_size=500):
+    seen: set[str] = set()
+    for dto in incomplete:
+        if dto.identifier not in seen:
+            seen.add(dto.identifier)
+            yield dto.identifier, dto
+    for identifier in stuck:
         if identifier not in seen:
             seen.add(identifier)
             yield identifier, None

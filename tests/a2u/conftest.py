@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.dispatch import Signal
 from stellar_sdk import Keypair
 
-from django_pi_payments import reconcile, signals
+from django_pi_payments import signals
 from django_pi_payments.models import Payment, PaymentEvent
 from django_pi_payments.testing import SandboxHandle
 
@@ -27,22 +26,6 @@ APP_WALLET_BALANCE = 100000
 
 class Crash(BaseException):
     """The process dies here: not an ``Exception``, so nothing in the app catches it."""
-
-
-@pytest.fixture(autouse=True)
-def _candidates_listed_before_the_workers_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On SQLite, let ``pi_reconcile`` list its candidates before its workers write.
-
-    The in-memory test database is shared between connections through SQLite's shared cache,
-    where a read that meets another connection's write fails at once ("database table is
-    locked") instead of waiting as it does on a database file. ``pi_reconcile`` reads its local
-    candidates while the first workers already run; an adopted A2U payment is inserted first
-    thing, then held through Horizon calls, so the two would meet.
-    """
-    if connection.vendor != "sqlite":
-        return
-    listed = reconcile.candidates
-    monkeypatch.setattr(reconcile, "candidates", lambda options: iter(list(listed(options))))
 
 
 @pytest.fixture
