@@ -42,7 +42,7 @@ from ..exceptions import (
 )
 from ..models import Payment, PaymentStatus
 from .core import adopt, atomic, db_alias, lock, lock_or_create, record_event, transition
-from .payments import _pi_failure, _reread, fetch
+from .payments import audit_pi_failure, fetch, reread
 
 logger = logging.getLogger("django_pi_payments.services")
 
@@ -239,14 +239,14 @@ def _cancel_locked(payment: Payment, source: str, reason: str) -> Exception | No
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
-        latest = _reread(payment.identifier)
+        latest = reread(payment.identifier)
         if latest is not None and (latest.is_cancelled or latest.status.developer_completed):
             adopt(payment, latest, source=source)
             return None
         if latest is not None and latest.txid:
             _record_tx(payment, latest.txid, source, "a2u_tx_linked")
             return None
-        return _pi_failure(payment, source, "cancel", exc)
+        return audit_pi_failure(payment, source, "cancel", exc)
     if not cancelled.is_cancelled:
         return PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
     target = S.USER_CANCELLED if cancelled.status.user_cancelled else S.CANCELLED
@@ -267,11 +267,11 @@ def _complete(identifier: str, txid: str, source: str) -> Payment:
         try:
             completed: PaymentDTO | None = get_client().complete_payment(identifier, txid)
         except PiError as exc:
-            error, completed = exc, _reread(identifier)
+            error, completed = exc, reread(identifier)
         if completed is not None and completed.status.developer_completed:
             transition(payment, S.COMPLETED, kind="completed", source=source, dto=completed)
         else:
-            failure = _pi_failure(payment, source, "complete", error)
+            failure = audit_pi_failure(payment, source, "complete", error)
     if failure is not None:
         raise failure
     return payment

@@ -91,7 +91,7 @@ def _check_user_to_app(dto: PaymentDTO) -> None:
         raise PaymentRejected(_("Only user-to-app payments are approved."), code="wrong_direction")
 
 
-def _pi_failure(
+def audit_pi_failure(
     payment: Payment, source: str, action: str, exc: PiError, *, status: str | None = None
 ) -> PaymentError:
     """Audit a failed Pi call on the locked payment and return the error to raise after commit."""
@@ -113,7 +113,7 @@ def _pi_failure(
     return PiRefused(str(exc))
 
 
-def _reread(identifier: str) -> PaymentDTO | None:
+def reread(identifier: str) -> PaymentDTO | None:
     """Pi's state after an ambiguous answer; ``None`` when Pi cannot be read either."""
     try:
         return get_client().get_payment(identifier)
@@ -169,9 +169,9 @@ def _approve_locked(
     try:
         approved = get_client().approve_payment(payment.identifier)
     except PiError as exc:
-        confirmed = _reread(payment.identifier)
+        confirmed = reread(payment.identifier)
         if confirmed is None or not confirmed.status.developer_approved:
-            return _pi_failure(payment, source, "approve", exc)
+            return audit_pi_failure(payment, source, "approve", exc)
         approved = confirmed
     transition(payment, S.APPROVED, kind="approved", source=source, dto=approved)
     return None
@@ -183,7 +183,7 @@ def _reject(payment: Payment, rejection: PaymentRejected, source: str) -> None:
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
-        _pi_failure(payment, source, "cancel", exc)
+        audit_pi_failure(payment, source, "cancel", exc)
         record_event(
             payment,
             "rejected",
@@ -266,20 +266,20 @@ def _complete_locked(payment: Payment, dto: PaymentDTO, txid: str, source: str) 
         )
         return exc
     except PiUnavailable as exc:
-        return _pi_failure(payment, source, "verify", exc)
+        return audit_pi_failure(payment, source, "verify", exc)
     try:
         completed = get_client().complete_payment(payment.identifier, txid)
     except PiError as exc:
-        confirmed = _reread(payment.identifier)
+        confirmed = reread(payment.identifier)
         if confirmed is None or not (
             confirmed.status.developer_completed and confirmed.txid == txid
         ):
             if payment.status in {S.CREATED, S.APPROVED}:
                 transition(payment, S.TRANSACTION_VERIFIED, kind="verified", source=source, dto=dto)
-            return _pi_failure(payment, source, "complete", exc)
+            return audit_pi_failure(payment, source, "complete", exc)
         completed = confirmed
     if not completed.status.developer_completed:
-        return _pi_failure(
+        return audit_pi_failure(
             payment, source, "complete", PiUnavailable("Pi did not mark the payment completed")
         )
     payment.txid = txid
@@ -305,9 +305,9 @@ def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
         try:
             cancelled = get_client().cancel_payment(identifier)
         except PiError as exc:
-            latest = _reread(identifier)
+            latest = reread(identifier)
             if latest is None or not latest.is_cancelled:
-                failure = _pi_failure(payment, source, "cancel", exc)
+                failure = audit_pi_failure(payment, source, "cancel", exc)
             if latest is not None:
                 kind = "cancelled" if latest.is_cancelled else "synced"
                 adopt(payment, latest, source=source, kind=kind)
