@@ -23,7 +23,7 @@ export VENV
 # The steps of `make test`, in order.
 TEST_STEPS := lint test-sqlite test-postgres
 
-.PHONY: help venv lint test test-sqlite test-postgres demo clean distclean
+.PHONY: help venv lint test test-sqlite test-postgres demo bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,11 +42,13 @@ venv: $(STAMP) ## create .venv and install the package with the dev group (only 
 
 # --- checks ----------------------------------------------------------------------------------
 
-lint: venv ## ruff check, ruff format --check, mypy, and makemigrations --check
+lint: venv ## ruff check, ruff format --check, mypy (package and example shop), and makemigrations --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(DJANGO_ENV) $(BIN)/mypy
+	cd example_project && ../$(BIN)/mypy .
 	$(DJANGO_ENV) $(VENV_PY) -m django makemigrations --check --dry-run
+	cd example_project && ../$(VENV_PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: venv ## the whole suite on SQLite with the LocMem cache
 	env -u DATABASE_URL -u REDIS_URL $(DJANGO_ENV) scripts/run-pytest.sh sqlite $(PYTEST_ARGS)
@@ -64,6 +66,14 @@ test: venv ## venv, lint, then the suite on SQLite and on PostgreSQL
 
 demo: venv ## the example shop (http://127.0.0.1:8000, admin/admin) on the local Pi sandbox; Ctrl-C stops both
 	scripts/demo.sh
+
+# --- benchmarks ------------------------------------------------------------------------------
+
+# Extra arguments for the benchmarks, e.g. `make bench BENCH_ARGS=--quick` for a smoke run.
+BENCH_ARGS ?=
+
+bench: venv ## the figures of docs/performance.md on PostgreSQL + Redis: a table and benchmarks/results.json
+	scripts/with-postgres.sh scripts/with-redis.sh $(VENV_PY) -m benchmarks $(BENCH_ARGS)
 
 # --- housekeeping ----------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ exactly the payment's amount from ``from_address`` to ``to_address``.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -55,6 +57,35 @@ class HorizonClient:
         records = data.get("_embedded", {}).get("records", [])
         return [record for record in records if isinstance(record, dict)]
 
+    def transaction_and_operations(
+        self, txid: str
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """:meth:`transaction` and :meth:`operations`, read at the same time.
+
+        The two reads are independent, so a verification waits one Horizon round trip, not two.
+        """
+        operations = _readers().submit(self.operations, txid)
+        try:
+            transaction = self.transaction(txid)
+        except BaseException:
+            operations.cancel()
+            raise
+        return transaction, operations.result()
+
+
+# Threads that read operations while the calling thread reads the transaction.
+_reader_pool: ThreadPoolExecutor | None = None
+_reader_pool_lock = threading.Lock()
+
+
+def _readers() -> ThreadPoolExecutor:
+    """The process's reader threads, started on first use (so never before a fork)."""
+    global _reader_pool
+    with _reader_pool_lock:
+        if _reader_pool is None:
+            _reader_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="pi_horizon")
+        return _reader_pool
+
 
 def _same_amount(text: Any, expected: Decimal) -> bool:
     try:
@@ -71,7 +102,7 @@ def verify_payment_transaction(
     Raises :class:`PiUnavailable` when Horizon cannot be read, so the payment stays recoverable.
     """
     horizon = client or get_horizon_client()
-    tx = horizon.transaction(txid)
+    tx, operations = horizon.transaction_and_operations(txid)
     if tx is None:
         raise VerificationFailed("The transaction is not on the blockchain.", code="tx_not_found")
     if tx.get("successful") is not True:
@@ -80,7 +111,7 @@ def verify_payment_transaction(
         raise VerificationFailed(
             "The transaction's memo is not the payment identifier.", code="tx_memo_mismatch"
         )
-    for operation in horizon.operations(txid):
+    for operation in operations:
         if (
             operation.get("type") == "payment"
             and operation.get("asset_type") == "native"

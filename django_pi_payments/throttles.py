@@ -4,8 +4,9 @@ Scopes and default rates (override them in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RA
 scope to ``None`` there to switch it off):
 
 * ``pi_payments_auth``: ``30/min``, for ``auth`` and ``me``;
-* ``pi_payments_callbacks``: ``120/min``, for the payment callbacks (the Pi SDK retries each one
-  about every 10 s, so a few in-flight payments per user stay well inside it).
+* ``pi_payments_callbacks``: ``120/min``, for the payment callbacks and the payment lists (the Pi
+  SDK retries each callback about every 10 s, so a few in-flight payments per user stay well
+  inside it).
 
 Requests are counted per user when authenticated, per client IP otherwise (behind a proxy set
 ``REST_FRAMEWORK["NUM_PROXIES"]``). The counts live in Django's default cache, so every process

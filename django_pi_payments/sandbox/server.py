@@ -74,6 +74,9 @@ def _auth_kind(header: str | None) -> str | None:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: dozens of clients connecting at once (a load
+    # test) overflow it, and the kernel resets the connections it could not queue.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET

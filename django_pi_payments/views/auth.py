@@ -15,7 +15,6 @@ from django.contrib.auth import login
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,7 +48,6 @@ class AuthView(PiPaymentsAPIView):
 
     authentication_classes = (SessionUserWithoutCSRF,)
     permission_classes = (AllowAny,)
-    parser_classes = (JSONParser,)
     throttle_classes = (PiPaymentsThrottle,)
     throttle_scope = AUTH_SCOPE
 

@@ -1,7 +1,12 @@
-"""The error format shared by every endpoint: ``{"error": "<code>", "detail": "<text>"}``.
+"""The base of every endpoint: bounded JSON bodies in, one error format out.
 
-Statuses: 400 bad input, 401 not authenticated, 403 not the payer, 404 unknown payment,
-409 illegal transition, 429 throttled, 502 Pi refused, 503 Pi unreachable.
+Errors are ``{"error": "<code>", "detail": "<text>"}`` with the statuses 400 bad input,
+401 not authenticated, 403 not the payer, 404 unknown payment, 409 illegal transition, 413 body
+too large, 415 body not JSON, 429 throttled, 502 Pi refused, 503 Pi unreachable.
+
+Bodies are parsed as JSON only (a form post cannot reach a service) and only up to
+:data:`MAX_BODY_BYTES`: DRF reads a body without Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` check,
+and no Pi frontend sends a callback body anywhere near that size.
 """
 
 from __future__ import annotations
@@ -11,13 +16,38 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from ..exceptions import PaymentError, PaymentRejected, PiAPIError, PiUnavailable
 
 logger = logging.getLogger("django_pi_payments.views")
+
+# The largest request body any endpoint reads; pi-sdk-js callbacks are a few hundred bytes.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class RequestTooLarge(exceptions.APIException):
+    """413 ``request_too_large``: the body is larger than :data:`MAX_BODY_BYTES`."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+    default_code = "request_too_large"
+
+
+class JSONBodyParser(JSONParser):
+    """DRF's JSON parser, answering 400 (not 500) to JSON nested deeper than Python can parse."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        """Parse the body; ``ParseError`` for invalid or too deeply nested JSON."""
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(_("JSON parse error - nested too deeply.")) from None
 
 
 def error_response(status_code: int, code: str, detail: str, **extra: Any) -> Response:
@@ -71,7 +101,19 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
 
 
 class PiPaymentsAPIView(APIView):
-    """Base view: JSON in and out, the app's error format."""
+    """Base view: JSON in and out, bodies of at most :data:`MAX_BODY_BYTES`, the app's errors."""
+
+    parser_classes = [JSONBodyParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse an oversized body before anything, authentication included, reads it."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY_BYTES:
+            raise RequestTooLarge()
+        super().initial(request, *args, **kwargs)
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return handle_exception

@@ -28,7 +28,7 @@ from ..serializers import (
     IncompleteRequestSerializer,
     PaymentSerializer,
 )
-from ..throttles import PiPaymentsThrottle
+from ..throttles import CALLBACKS_SCOPE, PiPaymentsThrottle
 from .base import PiPaymentsAPIView
 
 
@@ -65,7 +65,7 @@ class CallbackView(PiPaymentsAPIView):
     authentication_classes: list[type[BaseAuthentication]] = []
     permission_classes: list[Any] = []
     throttle_classes = [PiPaymentsThrottle]
-    throttle_scope = "pi_payments_callbacks"
+    throttle_scope = CALLBACKS_SCOPE
 
     def validated(self, serializer_class: type[Any], request: Request) -> dict[str, Any]:
         """The request body validated by ``serializer_class`` (400 ``invalid_request`` if bad)."""
@@ -147,6 +147,8 @@ class OwnPaymentsView(PiPaymentsAPIView):
 
     authentication_classes = [PiAccessTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [PiPaymentsThrottle]
+    throttle_scope = CALLBACKS_SCOPE
 
     def own_payments(self) -> QuerySet[Payment]:
         """Payments whose payer is the current user."""

@@ -1,0 +1,1 @@
+"""The Django project the benchmarks serve with gunicorn: the app at ``pi_payment/``."""

@@ -1,0 +1,31 @@
+"""Order statistics of measured samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, interpolated between closest ranks."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of ``values``."""
+    return percentile(values, 50)
+
+
+def describe(values: Sequence[float], *, digits: int = 3) -> dict[str, float]:
+    """``{"median", "p95", "p99", "max"}`` of ``values``, rounded to ``digits``."""
+    return {
+        "median": round(median(values), digits),
+        "p95": round(percentile(values, 95), digits),
+        "p99": round(percentile(values, 99), digits),
+        "max": round(max(values), digits) if values else math.nan,
+    }
