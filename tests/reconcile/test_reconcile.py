@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 
 from django_pi_payments.client import get_client
-from django_pi_payments.management.commands.pi_reconcile import Command
+from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.reconcile import reconcile
 
@@ -197,3 +197,27 @@ def test_two_overlapping_runs_act_once_per_payment(transactional_db, flow, pi_sa
     assert signal_log.count("cancelled") == len(unpaid)
     assert len([c for c in pi_sandbox.calls("complete") if c["status"] == 200]) == len(paid)
     assert len([c for c in pi_sandbox.calls("cancel") if c["status"] == 200]) == len(unpaid)
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_goes_to_a_terminal_when_many_payments_are_due(flow, pi_sandbox):
+    for n in range(PROGRESS_THRESHOLD):
+        flow.for_new_shopper(f"busy{n}").approved()
+    terminal, quiet = Terminal(), io.StringIO()
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO(), stderr=terminal)
+    assert f"reconciled {PROGRESS_THRESHOLD} payments" in terminal.getvalue()
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO(), stderr=quiet)
+    assert "reconciled" not in quiet.getvalue()
+
+
+def test_no_progress_for_a_handful_of_payments(flow, pi_sandbox):
+    flow.approved()
+    terminal = Terminal()
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO(), stderr=terminal)
+    assert "reconciled" not in terminal.getvalue()

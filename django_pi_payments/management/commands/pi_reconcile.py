@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from argparse import ArgumentParser, BooleanOptionalAction
 from datetime import timedelta
 from typing import Any
@@ -74,7 +73,7 @@ class Command(BaseCommand):
         if fail_on_error is None:
             fail_on_error = self.from_command_line
         self.progress_shown = 0
-        show_progress = sys.stderr.isatty() and not options["json"] and options["verbosity"] > 0
+        show_progress = self.stderr.isatty() and not options["json"] and options["verbosity"] > 0
         try:
             report = reconcile(
                 older_than=timedelta(minutes=options["older_than"]),
