@@ -5,10 +5,8 @@ The runnable example of ``docs/testing.md`` is run as it is, with pytest, in a s
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from django_pi_payments import urls
 from django_pi_payments.conf import DEFAULTS
 from django_pi_payments.sandbox import build_parser
 from django_pi_payments.sandbox.routes import ROUTES
+from tests.doc_examples import run_example_test
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -93,26 +92,4 @@ def test_the_demo_script_parses_and_make_demo_runs_it() -> None:
 
 
 def test_the_example_tests_of_testing_md_pass(tmp_path: Path) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", read("docs/testing.md"), flags=re.DOTALL)
-    examples = [block for block in blocks if "def test_" in block]
-    assert len(examples) == 1
-    test_file = tmp_path / "test_testing_md.py"
-    test_file.write_text(examples[0])
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL", "PYTEST_ADDOPTS"}
-    }
-    environment.update(DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
-    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", *config],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "2 passed" in run_example_test("docs/testing.md", tmp_path)

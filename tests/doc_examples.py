@@ -1,0 +1,41 @@
+"""Runs the example test a documentation page shows, as a user would paste it into their suite."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_example_test(page: str, tmp_path: Path) -> str:
+    """Run the one ``python`` block of ``page`` that defines tests; return pytest's output.
+
+    The run uses the suite's settings on SQLite, in a child pytest, so the example sees exactly
+    what a user's project would: the ``pi_sandbox`` plugin and nothing of this suite's fixtures.
+    """
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), flags=re.DOTALL)
+    (example,) = [block for block in blocks if "def test_" in block]
+    test_file = tmp_path / f"test_{Path(page).stem}_md.py"
+    test_file.write_text(example)
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "PYTEST_ADDOPTS"}
+    }
+    environment.update(DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
+    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", *config],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
