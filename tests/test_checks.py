@@ -16,6 +16,11 @@ def ids(settings, *, debug: bool = False, **overrides) -> dict[str, str]:
     return {m.id: f"{m.msg} {m.hint}" for m in messages if m.id.startswith("pi_payments.E")}
 
 
+def _with_bad_checksum(seed: str) -> str:
+    """``seed`` with its last character (part of the CRC) changed."""
+    return seed[:-1] + ("B" if seed[-1] == "A" else "A")
+
+
 def test_good_settings_pass(settings):
     assert ids(settings) == {}
 
@@ -51,7 +56,7 @@ def test_sandbox_url_is_fine_with_debug(settings):
         "not-a-seed",
         Keypair.random().public_key,
         "S" + "A" * 55,
-        Keypair.random().secret[:-1] + "A",
+        _with_bad_checksum(Keypair.random().secret),
     ],
 )
 def test_malformed_wallet_seed(settings, seed):
