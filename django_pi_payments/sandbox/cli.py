@@ -36,7 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any)")
     parser.add_argument(
-        "--latency-ms", type=int, default=0, help="delay before every /v2 and /horizon answer"
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="round trip of every /v2 and /horizon call: its answer leaves this long after arrival",
     )
     parser.add_argument("--api-key", default="sandbox-api-key", help="the server API key")
     parser.add_argument("--network", default="Pi Testnet", help='"Pi Testnet" or "Pi Network"')

@@ -5,6 +5,11 @@ either runs in a daemon thread (:meth:`SandboxServer.start`) or blocks
 (:meth:`SandboxServer.serve_forever`). ``/v2`` and ``/horizon`` calls are counted, logged, delayed
 by ``latency_ms`` and subject to faults; ``/sandbox`` control calls are not.
 
+``latency_ms`` plays the round trip between an app and Pi: a call acts on the sandbox's state as
+soon as it arrives, and its answer leaves ``latency_ms`` after the arrival. The sandbox's own work
+is part of that round trip, as a remote server's is: a client waits ``latency_ms`` plus its own
+overhead, not plus the simulator's.
+
 Answers under ``/sandbox/`` (the control API and ``/sandbox/pi-sdk.js``) carry
 ``Access-Control-Allow-Origin: *`` and ``OPTIONS`` preflights there are granted, so that the
 ``window.Pi`` of a shop page on another origin can drive the control API.
@@ -125,6 +130,20 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "PiSandbox/1"
     server: _HTTPServer
     connection_epoch = 0
+    arrived = 0.0
+
+    def parse_request(self) -> bool:
+        # The request line has just been read: the request arrived now.
+        self.arrived = time.monotonic()
+        return super().parse_request()
+
+    def _wait_for_latency(self) -> None:
+        """Sleep until the configured latency has passed since the request arrived."""
+        latency_ms = self.server.state.config.latency_ms
+        if latency_ms:
+            left = self.arrived + latency_ms / 1000 - time.monotonic()
+            if left > 0:
+                time.sleep(left)
 
     def log_message(self, format: str, *args: Any) -> None:
         if logger.isEnabledFor(logging.DEBUG):
@@ -180,14 +199,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _api_call(self, route: Route, request: Request) -> None:
         state = self.server.state
         self.connection_epoch = state.traffic.count_request(self.connection_epoch)
-        if state.config.latency_ms:
-            time.sleep(state.config.latency_ms / 1000)
         fault = state.faults.take(route.route_id, request.method)
         if fault is None:
             response = run(route, state, request)
             self._log(route, request, response.status, False, response.status < 400)
+            self._wait_for_latency()
             self._send(response)
             return
+        self._wait_for_latency()
         self._apply_fault(fault, route, request)
 
     def _apply_fault(self, fault: Fault, route: Route, request: Request) -> None:

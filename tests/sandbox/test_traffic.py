@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -63,6 +64,22 @@ def test_latency_applies_to_api_calls_only(sb: SandboxHandle, api: Api) -> None:
     started = time.monotonic()
     sb.stats()
     assert time.monotonic() - started < 0.15
+
+
+def test_a_call_acts_on_arrival_and_answers_after_the_latency(
+    sb: SandboxHandle, api: Api
+) -> None:
+    identifier = sb.create_payment(sb.create_user()["uid"], 1)["identifier"]
+    sb.set_config(latency_ms=400)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        answer = pool.submit(api.post, f"/v2/payments/{identifier}/approve")
+        time.sleep(0.2)
+        # Half-way through the round trip Pi has acted; its answer is still on the way back.
+        assert sb.payment(identifier)["status"]["developer_approved"] is True
+        assert not answer.done()
+        assert answer.result().status_code == 200
+    assert time.monotonic() - started >= 0.4
 
 
 def test_approval_timeout_with_injected_clock(
