@@ -34,7 +34,7 @@ from .client import get_client
 from .dto import APP_TO_USER, USER_TO_APP, PaymentDTO
 from .exceptions import PaymentError, PiError
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
-from .services.core import atomic, db_alias, status_from_dto
+from .services.core import atomic, db_alias, lock, status_from_dto
 
 logger = logging.getLogger("django_pi_payments.reconcile")
 
@@ -148,13 +148,12 @@ def _perform(action: str, identifier: str, dto: PaymentDTO) -> Payment | None:
 def _claim(identifier: str) -> tuple[bool, Payment | None]:
     """Lock the local row without waiting: ``(False, None)`` when another run holds it."""
     connection = connections[db_alias()]
-    queryset = Payment.objects.filter(identifier=identifier)
     if connection.features.has_select_for_update_skip_locked:
-        local = queryset.select_for_update(skip_locked=True).first()
-        if local is None and queryset.exists():
+        local = lock(identifier, skip_locked=True)
+        if local is None and Payment.objects.filter(identifier=identifier).exists():
             return False, None
         return True, local
-    return True, queryset.first()
+    return True, lock(identifier)
 
 
 def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcome:

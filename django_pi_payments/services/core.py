@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -86,14 +87,29 @@ def apply_dto(payment: Payment, dto: PaymentDTO) -> None:
     payment.last_synced_at = timezone.now()
 
 
-def lock(identifier: str) -> Payment | None:
-    """The payment row, locked until the transaction ends; ``None`` when it does not exist."""
-    return (
-        Payment.objects.select_for_update(of=("self",))
-        .select_related("pi_user")
-        .filter(identifier=identifier)
-        .first()
-    )
+@cache
+def _lock_sql(alias: str, vendor: str, skip_locked: bool) -> str:
+    """``SELECT … FOR UPDATE [SKIP LOCKED]`` of one payment by identifier, as the ORM writes it.
+
+    Compiled once per database: every callback and every reconciled payment takes this lock,
+    and compiling it anew each time cost more CPU (about 1 ms) than the query itself.
+    """
+    queryset = Payment.objects.using(alias).select_for_update(skip_locked=skip_locked)
+    query = queryset.filter(identifier="").query
+    sql: str = query.get_compiler(using=alias).as_sql()[0]  # one placeholder: the identifier
+    return sql
+
+
+def lock(identifier: str, *, skip_locked: bool = False) -> Payment | None:
+    """The payment row, locked until the transaction ends; ``None`` when it does not exist.
+
+    With ``skip_locked`` (databases with ``SKIP LOCKED`` only), ``None`` also when another
+    transaction holds the lock. Must run inside :func:`atomic`.
+    """
+    alias = db_alias()
+    sql = _lock_sql(alias, connections[alias].vendor, skip_locked)
+    found = list(Payment.objects.db_manager(alias).raw(sql, [identifier]))
+    return found[0] if found else None
 
 
 def lock_or_create(dto: PaymentDTO, pi_user: PiUser | None = None) -> tuple[Payment, bool]:
