@@ -299,3 +299,21 @@ def test_secrets_never_reach_repr_errors_or_logs(pi_sandbox, payer, caplog):
     blob = "\n".join(texts)
     assert secret_key not in blob
     assert token not in blob
+
+
+def test_calls_go_through_the_environment_s_http_proxy(pi_sandbox, payer, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", pi_sandbox.url)
+    # api.minepi.com is reached only through the proxy: the sandbox answers proxy requests.
+    proxied = PiClient(pi_sandbox.api_key, base_url="http://api.minepi.com", backoff=0)
+    user, _token = payer
+    identifier = pi_sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert proxied.get_payment(identifier).identifier == identifier
+    assert proxied.approve_payment(identifier).status.developer_approved is True
+    calls = pi_sandbox.calls()[-2:]
+    assert [(call["route"], call["status"]) for call in calls] == [
+        ("get_payment", 200),
+        ("approve", 200),
+    ]
+    proxied.close()
