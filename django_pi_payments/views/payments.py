@@ -26,7 +26,7 @@ from ..serializers import (
     CompleteRequestSerializer,
     ErrorRequestSerializer,
     IncompleteRequestSerializer,
-    PaymentSerializer,
+    payment_data,
 )
 from ..throttles import CALLBACKS_SCOPE, PiPaymentsThrottle
 from .base import PiPaymentsAPIView
@@ -34,7 +34,7 @@ from .base import PiPaymentsAPIView
 
 def payment_response(payment: Payment) -> Response:
     """``200 {"payment": {...}}`` for the stored payment."""
-    return Response({"payment": PaymentSerializer(payment).data})
+    return Response({"payment": payment_data(payment)})
 
 
 class BodyAccessTokenAuthentication(BaseAuthentication):
@@ -164,7 +164,7 @@ class PaymentListView(OwnPaymentsView):
     def get(self, request: Request) -> Response:
         """List the payments."""
         payments = self.own_payments()[:100]
-        return Response({"payments": PaymentSerializer(payments, many=True).data})
+        return Response({"payments": [payment_data(payment) for payment in payments]})
 
 
 class PaymentDetailView(OwnPaymentsView):
