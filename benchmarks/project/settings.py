@@ -1,8 +1,9 @@
 """Settings of the benchmark project, configured from the environment by :mod:`benchmarks.run`.
 
 * ``DATABASE_URL`` (required): PostgreSQL, as exported by ``scripts/with-postgres.sh``;
-* ``REDIS_URL``: the cache shared by the gunicorn workers (``/me`` answers, throttle counts);
-  without it a file-based cache in the temp dir plays that role;
+* ``REDIS_URL``: the cache shared by the gunicorn workers (``/me`` answers, throttle counts),
+  Django's Redis backend with its clients reused (:mod:`benchmarks.project.cache`); without it a
+  file-based cache in the temp dir plays that role;
 * ``BENCH_SANDBOX_URL``: the sandbox standing in for Pi and Horizon;
 * ``BENCH_VERIFY_TRANSACTIONS``: ``0`` to switch Horizon verification off.
 
@@ -49,7 +50,7 @@ DATABASES["default"].update(CONN_MAX_AGE=600)
 if os.environ.get("REDIS_URL"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "benchmarks.project.cache.ReusedClientRedisCache",
             "LOCATION": os.environ["REDIS_URL"],
         }
     }
