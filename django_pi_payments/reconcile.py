@@ -131,10 +131,13 @@ def _unpaid_long(dto: PaymentDTO, local: Payment | None, options: Options) -> bo
     return since is not None and since <= timezone.now() - options.older_than
 
 
-def _perform(action: str, identifier: str, dto: PaymentDTO) -> Payment | None:
-    """Carry out ``action``; the payment as it is now, or ``None`` when nothing was done."""
+def _perform(
+    action: str, identifier: str, dto: PaymentDTO, local: Payment | None
+) -> Payment | None:
+    """Carry out ``action`` on the claimed payment (``local``: its locked row, if there is one);
+    the payment as it is now, or ``None`` when nothing was done."""
     if action == "complete" and dto.txid:
-        return services.complete(identifier, dto.txid, source=SOURCE, dto=dto)
+        return services.complete(identifier, dto.txid, source=SOURCE, dto=dto, locked=local)
     if action == "resume_a2u":
         return services.resume_a2u(identifier, source=SOURCE, dto=dto)
     if action == "cancel":
@@ -170,7 +173,7 @@ def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcom
             action = decide(dto, local, options)
             if options.dry_run:
                 return Outcome(identifier, f"would_{action}", before, before)
-            done = _perform(action, identifier, dto)
+            done = _perform(action, identifier, dto, local)
         except (PaymentError, PiError) as exc:
             after = _status(identifier)
             code = getattr(exc, "code", type(exc).__name__)

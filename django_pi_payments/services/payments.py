@@ -202,18 +202,21 @@ def complete(
     *,
     source: str = EventSource.CALLBACK,
     dto: PaymentDTO | None = None,
+    locked: Payment | None = None,
 ) -> Payment:
     """Complete a user-to-app payment once its transaction is proven; idempotent.
 
     The transaction must be the one Pi linked and verified and, with ``VERIFY_TRANSACTIONS``,
     must pay exactly the payment on Horizon. Pi's complete is never called otherwise.
+    ``locked`` is the payment's row when the caller already holds its lock in the current
+    transaction (as ``pi_reconcile`` does), which spares locking it again.
     """
     _check_identifier(identifier)
     _check_txid(txid)
     dto = dto or fetch(identifier)
     failure: Exception | None = None
     with atomic():
-        payment, _created = lock_or_create(dto)
+        payment = locked if locked is not None else lock_or_create(dto)[0]
         if dto.status.developer_completed or dto.is_cancelled:
             adopt(payment, dto, source=source)
         if payment.status == S.COMPLETED:
