@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import django
-import requests
 
 from . import auth_request, callbacks, throughput
 from .servers import Gunicorn, Sandbox
@@ -54,15 +53,19 @@ QUICK = Sizes(
 
 
 def calibrate(sandbox: Sandbox, count: int = 50) -> dict[str, float]:
-    """A Pi round trip as an app sees it: one ``requests.Session`` GET, milliseconds."""
+    """A Pi round trip as the app sees it: one GET through the app's transport, milliseconds."""
+    from django_pi_payments.http import Transport
+
+    transport = Transport(sandbox.url, timeout=10, max_retries=0)
+    headers = {"Authorization": "Key sandbox-api-key"}
     samples = []
-    with requests.Session() as session:
-        url = f"{sandbox.url}/v2/payments/calibration"
-        headers = {"Authorization": "Key sandbox-api-key"}
+    try:
         for _ in range(count):
             started = time.perf_counter()
-            session.get(url, headers=headers, timeout=10)
+            transport.request("GET", "/v2/payments/calibration", headers=headers)
             samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        transport.close()
     return describe(samples, digits=2)
 
 
@@ -167,7 +170,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out.append(Row(*fields))
 
     trip = results["pi_round_trip_ms"]
-    add("1 callbacks", "one Pi round trip (requests)", _ms(trip))
+    add("1 callbacks", "one Pi round trip (the app's transport)", _ms(trip))
     add(
         "1 callbacks",
         "floor: one round trip / 20 ms (no app work)",
