@@ -92,7 +92,8 @@ def _lock_sql(alias: str, vendor: str, skip_locked: bool) -> str:
     """``SELECT … FOR UPDATE [SKIP LOCKED]`` of one payment by identifier, as the ORM writes it.
 
     Compiled once per database: every callback and every reconciled payment takes this lock,
-    and compiling it anew each time cost more CPU (about 1 ms) than the query itself.
+    and compiling it anew each time cost more CPU (about 1 ms) than the query itself. It selects
+    the concrete fields in their model order, as every ORM query of a whole row does.
     """
     queryset = Payment.objects.using(alias).select_for_update(skip_locked=skip_locked)
     query = queryset.filter(identifier="").query
@@ -104,12 +105,25 @@ def lock(identifier: str, *, skip_locked: bool = False) -> Payment | None:
     """The payment row, locked until the transaction ends; ``None`` when it does not exist.
 
     With ``skip_locked`` (databases with ``SKIP LOCKED`` only), ``None`` also when another
-    transaction holds the lock. Must run inside :func:`atomic`.
+    transaction holds the lock. Must run inside :func:`atomic`. The row is read with the
+    database's and the fields' converters, as the ORM reads it, into :meth:`Payment.from_db`.
     """
     alias = db_alias()
-    sql = _lock_sql(alias, connections[alias].vendor, skip_locked)
-    found = list(Payment.objects.db_manager(alias).raw(sql, [identifier]))
-    return found[0] if found else None
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(alias, connection.vendor, skip_locked), [identifier])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = Payment._meta.concrete_fields
+    values = list(row)
+    for index, field in enumerate(fields):
+        column = field.get_col(Payment._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        ):
+            values[index] = convert(values[index], column, connection)
+    return Payment.from_db(alias, [field.attname for field in fields], values)
 
 
 def lock_or_create(dto: PaymentDTO, pi_user: PiUser | None = None) -> tuple[Payment, bool]:
