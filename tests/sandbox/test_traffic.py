@@ -66,9 +66,7 @@ def test_latency_applies_to_api_calls_only(sb: SandboxHandle, api: Api) -> None:
     assert time.monotonic() - started < 0.15
 
 
-def test_a_call_acts_on_arrival_and_answers_after_the_latency(
-    sb: SandboxHandle, api: Api
-) -> None:
+def test_a_call_acts_on_arrival_and_answers_after_the_latency(sb: SandboxHandle, api: Api) -> None:
     identifier = sb.create_payment(sb.create_user()["uid"], 1)["identifier"]
     sb.set_config(latency_ms=400)
     with ThreadPoolExecutor(max_workers=1) as pool:
