@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -29,3 +30,10 @@ def describe(values: Sequence[float], *, digits: int = 3) -> dict[str, float]:
         "p99": round(percentile(values, 99), digits),
         "max": round(max(values), digits) if values else math.nan,
     }
+
+
+def median_run(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose ``key`` is the median of the runs (the lower middle one of an even count),
+    with every run's ``key`` in ``runs_<key>``."""
+    ordered = sorted(runs, key=lambda run: float(run[key]))
+    return {**ordered[(len(ordered) - 1) // 2], f"runs_{key}": [run[key] for run in runs]}
