@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from django_pi_payments.auth import me_cache_key, verify_access_token
@@ -158,3 +160,23 @@ def test_verified_users_follow_each_token(app, pi_sandbox, pioneer):
     full = verify_access_token(full_token)  # from the cache
     assert "payments" in full.scopes
     assert PiUser.objects.get().scopes == full.scopes
+
+
+def test_a_cached_answer_matching_the_stored_user_is_one_read(app, pioneer):
+    _, token = pioneer
+    verify_access_token(token)  # Pi asked, the Pi user stored, the answer cached
+    with CaptureQueriesContext(connection) as captured:
+        pi_user = verify_access_token(token)
+    assert len(captured) == 1
+    assert "FOR UPDATE" not in captured[0]["sql"]
+    assert pi_user.user.is_active
+
+
+def test_a_cached_answer_that_differs_from_the_stored_user_updates_it(app, pioneer):
+    _, token = pioneer
+    first = verify_access_token(token)
+    PiUser.objects.filter(pk=first.pk).update(scopes=["username"], username="renamed")
+    again = verify_access_token(token)  # from the cache: it brings the row back to Pi's answer
+    again.refresh_from_db()
+    assert "payments" in again.scopes
+    assert again.username == first.username
