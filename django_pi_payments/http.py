@@ -104,13 +104,13 @@ class Transport:
         if self._route is None:
             probe = requests.Request("GET", self.base_url + "/").prepare()
             adapter = self.session.get_adapter(self.base_url)
-            pool = None
-            if isinstance(adapter, HTTPAdapter):
-                proxies = self.session.proxies
-                pool = adapter.get_connection_with_tls_context(probe, self.session.verify, proxies)
-                through_proxy = not adapter.request_url(probe, proxies).startswith("/")
+            if not isinstance(adapter, HTTPAdapter):
+                raise TypeError(f"{type(adapter).__name__} is not a requests HTTPAdapter")
+            proxies = self.session.proxies
+            pool = adapter.get_connection_with_tls_context(probe, self.session.verify, proxies)
             if not isinstance(pool, HTTPConnectionPool):
-                raise TypeError(f"{type(adapter).__name__} gives no urllib3 connection pool")
+                raise TypeError(f"{type(pool).__name__} is not a urllib3 connection pool")
+            through_proxy = not adapter.request_url(probe, proxies).startswith("/")
             self._route = (pool, self.base_url if through_proxy else urlsplit(self.base_url).path)
         return self._route
 
