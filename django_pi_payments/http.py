@@ -74,6 +74,7 @@ class Transport:
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._netloc = urlsplit(self.base_url).netloc
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
@@ -149,7 +150,6 @@ class Transport:
             body = urlencode(data).encode()
             sent["Content-Type"] = "application/x-www-form-urlencoded"
         safe = method.upper() == "GET"
-        netloc = urlsplit(self.base_url).netloc
         attempt = 0
         while True:
             pool, prefix = self._pool()
@@ -166,7 +166,7 @@ class Transport:
                     timeout=self._pool_timeout,
                 )
             except ConnectTimeoutError:  # with NewConnectionError: the request never left
-                failure = PiUnavailable(f"could not connect to {netloc}", request_sent=False)
+                failure = PiUnavailable(f"could not connect to {self._netloc}", request_sent=False)
                 if self._retry(attempt, method, path, failure):
                     attempt += 1
                     continue
@@ -178,7 +178,9 @@ class Transport:
                     continue
                 raise failure from None
             except (ProtocolError, SSLError, ProxyError):
-                failure = PiUnavailable(f"connection to {netloc} failed during {method} {path}")
+                failure = PiUnavailable(
+                    f"connection to {self._netloc} failed during {method} {path}"
+                )
                 if safe and self._retry(attempt, method, path, failure):
                     attempt += 1
                     continue
