@@ -34,7 +34,36 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Sandbox:
+class _ChildProcess:
+    """A process a benchmark runs against: stopped by :meth:`close` or on leaving ``with``."""
+
+    _process: subprocess.Popen[Any]
+
+    def close(self) -> None:
+        """Stop the process."""
+        raise NotImplementedError
+
+    def _wait_or_kill(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the process to end, then kill it."""
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Sandbox(_ChildProcess):
     """:mod:`benchmarks.sandbox_process` running in a child process, and its control API."""
 
     def __init__(self, latency_ms: int) -> None:
@@ -93,25 +122,10 @@ class Sandbox:
         self.control.close()
         if self._process.stdin is not None:
             self._process.stdin.close()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._wait_or_kill(10)
 
 
-class Gunicorn:
+class Gunicorn(_ChildProcess):
     """gunicorn serving :mod:`benchmarks.project` with :mod:`benchmarks.project.gunicorn_conf`."""
 
     def __init__(self, env: Mapping[str, str], *, args: tuple[str, ...] = ()) -> None:
@@ -153,19 +167,4 @@ class Gunicorn:
     def close(self) -> None:
         """Stop gunicorn gracefully."""
         self._process.terminate()
-        try:
-            self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._wait_or_kill(30)
