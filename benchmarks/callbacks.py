@@ -19,10 +19,15 @@ from .stats import describe
 
 
 def summary(samples: list[Sample], latency: float | None) -> dict[str, Any]:
-    """Milliseconds, Pi calls, queries and, given the ``latency``, ratios of some samples."""
+    """Milliseconds (all, inside the app, outside it), Pi calls, queries and, given the
+    ``latency``, ratios of some samples."""
     found: dict[str, Any] = {
         "count": len(samples),
         "ms": describe([sample.seconds * 1000 for sample in samples], digits=1),
+        "app_ms": describe([sample.app_seconds * 1000 for sample in samples], digits=1),
+        "outside_app_ms": describe(
+            [(sample.seconds - sample.app_seconds) * 1000 for sample in samples], digits=2
+        ),
         "pi_calls": sorted({sample.pi_calls for sample in samples}),
         "queries": max(sample.queries for sample in samples),
     }

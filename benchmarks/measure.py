@@ -1,4 +1,5 @@
-"""One request to the app, measured: wall time, Pi calls made, database statements run."""
+"""One request to the app, measured: wall time, time inside the app, Pi calls made, database
+statements run."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from .client import JSONClient
 from .servers import Sandbox
 
 QUERIES_HEADER = "x-db-queries"  # set by benchmarks.project.middleware
+APP_TIME_HEADER = "x-app-time"  # set by benchmarks.project.wsgi, in milliseconds
 
 
 @dataclass(frozen=True)
 class Sample:
-    """What one request cost."""
+    """What one request cost: ``seconds`` as the client saw it, ``app_seconds`` of them inside the
+    application (the rest is gunicorn, the loopback and the client)."""
 
     seconds: float
+    app_seconds: float
     pi_calls: int
     queries: int
 
@@ -38,4 +42,5 @@ def measured(
     if reply.status != 200:
         raise RuntimeError(f"{method} {path} answered {reply.status}: {reply.data}")
     pi_calls = len(sandbox.call("GET", "/sandbox/calls"))
-    return Sample(reply.seconds, pi_calls, int(reply.headers[QUERIES_HEADER]))
+    app_seconds = float(reply.headers[APP_TIME_HEADER]) / 1000
+    return Sample(reply.seconds, app_seconds, pi_calls, int(reply.headers[QUERIES_HEADER]))

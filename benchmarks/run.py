@@ -207,8 +207,15 @@ def rows(results: dict[str, Any]) -> list[Row]:
             ratio["median"] <= 1.15,
         )
         add("1 callbacks", f"{route}: median / p95", _ms(found["ms"]))
+        add(
+            "1 callbacks",
+            f"{route}: in the app / outside it (gunicorn, loopback, client)",
+            f"{found['app_ms']['median']:.1f} / {found['outside_app_ms']['median']:.2f} ms",
+        )
         calls = found["pi_calls"]
         if route == "approve":
+            own = found["app_ms"]["median"] - 2 * trip["median"]
+            add("1 callbacks", "approve: in the app less its 2 round trips", f"{own:.1f} ms")
             add("1 callbacks", "approve: Pi calls", str(calls), "= 2", calls == [2])
         else:
             add("1 callbacks", "complete: Pi calls", str(calls), "<= 4", max(calls) <= 4)
