@@ -142,11 +142,14 @@ def _ask_pi(access_token: str) -> UserDTO:
         raise _refuse(INVALID_TOKEN, _("Pi refused the access token.")) from None
 
 
-def fetch_pi_user_data(access_token: str) -> tuple[UserDTO, bool]:
+def fetch_pi_user_data(
+    access_token: str, *, before_asking_pi: Callable[[], None] | None = None
+) -> tuple[UserDTO, bool]:
     """Who ``access_token`` belongs to, per Pi: ``(answer, fresh)``.
 
-    ``fresh`` is true when Pi was asked, false when the answer came from the cache. Raises
-    :class:`PiAuthenticationError` when the token is malformed or Pi refuses it, and
+    ``fresh`` is true when Pi was asked, false when the answer came from the cache.
+    ``before_asking_pi`` is called when Pi is about to be asked; it may raise to refuse.
+    Raises :class:`PiAuthenticationError` when the token is malformed or Pi refuses it, and
     :class:`~django_pi_payments.exceptions.PiUnavailable` when Pi cannot be reached.
     """
     _check_token_format(access_token)
@@ -154,6 +157,8 @@ def fetch_pi_user_data(access_token: str) -> tuple[UserDTO, bool]:
     cached = _cached_answer(key)
     if cached is not None:
         return cached, False
+    if before_asking_pi is not None:
+        before_asking_pi()
     answer = _ask_pi(access_token)
     _store_answer(key, answer)
     return answer, True
@@ -292,16 +297,22 @@ def sync_pi_user(user_data: UserDTO, *, request: HttpRequest | None = None) -> P
             logger.info("Concurrent sign-in of Pi uid %s; retrying.", user_data.uid)
 
 
-def verify_access_token(access_token: str, *, request: HttpRequest | None = None) -> PiUser:
+def verify_access_token(
+    access_token: str,
+    *,
+    request: HttpRequest | None = None,
+    before_asking_pi: Callable[[], None] | None = None,
+) -> PiUser:
     """Verify a Pi access token and return its up-to-date :class:`PiUser` (``.user`` loaded).
 
     ``request`` is the Django request, passed on to ``USER_MAPPER`` and to the
-    ``pi_user_authenticated`` receivers. Raises :class:`PiAuthenticationError` (401) when the token
+    ``pi_user_authenticated`` receivers; ``before_asking_pi`` goes to
+    :func:`fetch_pi_user_data`. Raises :class:`PiAuthenticationError` (401) when the token
     is expired (``token_expired``), refused (``invalid_token``) or has no usable site user
     (``user_not_allowed``), and :class:`~django_pi_payments.exceptions.PiUnavailable` when Pi
     cannot be reached.
     """
-    user_data, fresh = fetch_pi_user_data(access_token)
+    user_data, fresh = fetch_pi_user_data(access_token, before_asking_pi=before_asking_pi)
     pi_user = None if fresh else _unchanged_pi_user(user_data)
     if pi_user is None:
         pi_user = sync_pi_user(user_data, request=request)

@@ -22,9 +22,10 @@ from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from .auth import INVALID_TOKEN, PiAuthenticationError, verify_access_token
+from .auth import INVALID_TOKEN, USER_NOT_ALLOWED, PiAuthenticationError, verify_access_token
 from .exceptions import PiUnavailable
 from .models import PiUser
+from .throttles import RefusedTokensThrottle
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import _User
@@ -72,10 +73,19 @@ class PiAccessTokenAuthentication(BaseAuthentication):
         return self.authenticate_credentials(token, request)
 
     def authenticate_credentials(self, access_token: str, request: Request) -> tuple[_User, PiUser]:
-        """Verify ``access_token``, turning refusals into DRF's 401 and an outage into 503."""
+        """Verify ``access_token``, turning refusals into DRF's 401 and an outage into 503.
+
+        A client that has had too many tokens refused gets 429 instead of a call to Pi
+        (:class:`~django_pi_payments.throttles.RefusedTokensThrottle`).
+        """
+        refusals = RefusedTokensThrottle(request)
         try:
-            pi_user = verify_access_token(access_token, request=request._request)
+            pi_user = verify_access_token(
+                access_token, request=request._request, before_asking_pi=refusals.check
+            )
         except PiAuthenticationError as exc:
+            if exc.code != USER_NOT_ALLOWED:
+                refusals.record_refusal()
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
         except PiUnavailable as exc:
             logger.warning("Pi unavailable while verifying an access token: %s", exc)

@@ -6,7 +6,9 @@ scope to ``None`` there to switch it off):
 * ``pi_payments_auth``: ``30/min``, for ``auth`` and ``me``;
 * ``pi_payments_callbacks``: ``120/min``, for the payment callbacks and the payment lists (the Pi
   SDK retries each callback about every 10 s, so a few in-flight payments per user stay well
-  inside it).
+  inside it);
+* ``pi_payments_refused_tokens``: ``30/min`` access tokens refused, per client IP, wherever a token
+  is verified through DRF (see :class:`RefusedTokensThrottle`).
 
 Requests are counted per user when authenticated, per client IP otherwise (behind a proxy set
 ``REST_FRAMEWORK["NUM_PROXIES"]``). The counts live in Django's default cache, so every process
@@ -22,6 +24,8 @@ from typing import Any
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework import exceptions
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -29,10 +33,12 @@ logger = logging.getLogger("django_pi_payments.throttles")
 
 AUTH_SCOPE = "pi_payments_auth"
 CALLBACKS_SCOPE = "pi_payments_callbacks"
+REFUSED_TOKENS_SCOPE = "pi_payments_refused_tokens"
 
 DEFAULT_RATES: dict[str, str] = {
     AUTH_SCOPE: "30/min",
     CALLBACKS_SCOPE: "120/min",
+    REFUSED_TOKENS_SCOPE: "30/min",
 }
 
 
@@ -80,3 +86,46 @@ class PiPaymentsThrottle(ScopedRateThrottle):
             f"No throttle rate for scope {self.scope!r}: add it to "
             'REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].'
         )
+
+
+class RefusedTokensThrottle(PiPaymentsThrottle):
+    """The access tokens Pi refused, counted per client IP, whatever the view.
+
+    DRF authenticates before it throttles, so a view's own throttle never sees a request whose
+    token is refused: without this count, a flood of forged tokens would be answered 401 after
+    one ``/me`` call to Pi each, for as long as it lasts. Once a client has had
+    ``pi_payments_refused_tokens`` tokens refused, its tokens are no longer sent to Pi until the
+    window passes: they are answered 429, unless a recent answer of Pi's about the token is cached.
+    Tokens Pi accepted are never counted, and the users who share the client's address keep the
+    tokens Pi has already vouched for.
+    """
+
+    scope = REFUSED_TOKENS_SCOPE
+
+    def __init__(self, request: Request) -> None:
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)  # both None when off
+        self.key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def _load_history(self) -> bool:
+        """Read the client's refusals still inside the window; ``False`` when switched off."""
+        if self.duration is None:
+            return False
+        self.now = self.timer()
+        self.history = self.cache.get(str(self.key), [])
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        return True
+
+    def check(self) -> None:
+        """Raise :class:`~rest_framework.exceptions.Throttled` (429) when the client had its
+        rate of tokens refused."""
+        limit = self.num_requests
+        if limit is not None and self._load_history() and len(self.history) >= limit:
+            raise exceptions.Throttled(self.wait())
+
+    def record_refusal(self) -> None:
+        """Count one refused token against the client."""
+        if self._load_history():
+            self.history.insert(0, self.now)
+            self.cache.set(str(self.key), self.history, self.duration)

@@ -1,4 +1,5 @@
-"""``auth`` and ``me`` are throttled with the ``pi_payments_auth`` scope."""
+"""``auth`` and ``me`` are throttled with the ``pi_payments_auth`` scope, and every client's refused
+tokens with ``pi_payments_refused_tokens``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django_pi_payments.throttles import DEFAULT_RATES, PiPaymentsThrottle
 from .conftest import AUTH_URL, ME_URL, sign_in
 from .test_cache import BROKEN_CACHE
 
+FORGED = {"HTTP_AUTHORIZATION": "Bearer forged-token"}
+
 
 @pytest.fixture
 def rates(settings):
@@ -20,7 +23,11 @@ def rates(settings):
 
 
 def test_default_rates():
-    assert DEFAULT_RATES == {"pi_payments_auth": "30/min", "pi_payments_callbacks": "120/min"}
+    assert DEFAULT_RATES == {
+        "pi_payments_auth": "30/min",
+        "pi_payments_callbacks": "120/min",
+        "pi_payments_refused_tokens": "30/min",
+    }
 
 
 def test_default_auth_rate_applies(app, api, pi_sandbox):
@@ -72,3 +79,74 @@ def test_unknown_scope_is_a_configuration_error():
     throttle.scope = "nope"
     with pytest.raises(Exception, match="No throttle rate for scope 'nope'"):
         throttle.get_rate()
+
+
+def test_forged_tokens_stop_reaching_pi_after_the_refused_rate(app, api, pi_sandbox, rates):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="3/min")
+    codes = [api.get(ME_URL, **FORGED).status_code for _ in range(10)]
+    assert codes == [401] * 3 + [429] * 7
+    assert len(pi_sandbox.calls(route="me")) == 3
+    response = api.get(ME_URL, **FORGED)
+    assert response.json()["error"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+def test_refusals_are_counted_whatever_the_route_and_the_token(app, pi_sandbox, rates):
+    rates(pi_payments_auth=None, pi_payments_callbacks=None, pi_payments_refused_tokens="3/min")
+    _, expired = pi_sandbox.login(username="late")
+    pi_sandbox.expire_token(expired)
+    client = APIClient()
+    assert sign_in(client, "forged-1").status_code == 401
+    assert client.get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {expired}").status_code == 401
+    body = {"paymentId": "NotAPayment0", "accessToken": "forged-2"}
+    assert client.post("/pi_payment/approve", body, format="json").status_code == 401
+    assert client.post("/pi_payment/approve", body, format="json").status_code == 429
+    assert len(pi_sandbox.calls(route="me")) == 3
+
+
+def test_a_throttled_client_keeps_the_tokens_pi_already_vouched_for(app, pi_sandbox, rates):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="2/min")
+    _, known = pi_sandbox.login(username="known")
+    _, unknown = pi_sandbox.login(username="unknown")
+    client = APIClient()
+    assert client.get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {known}").status_code == 200
+    assert [client.get(ME_URL, **FORGED).status_code for _ in range(3)] == [401, 401, 429]
+    pi_sandbox.clear_calls()
+    assert client.get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {known}").status_code == 200
+    assert client.get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {unknown}").status_code == 429
+    assert pi_sandbox.calls(route="me") == []
+    other_address = APIClient(REMOTE_ADDR="10.0.0.2")
+    assert other_address.get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {unknown}").status_code == 200
+
+
+def test_accepted_tokens_are_not_counted(app, pi_sandbox, rates):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="2/min")
+    tokens = [pi_sandbox.login(username=f"user{number}")[1] for number in range(5)]
+    client = APIClient()
+    codes = [
+        client.get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {token}").status_code for token in tokens
+    ]
+    assert codes == [200] * 5
+    assert [client.get(ME_URL, **FORGED).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_users_without_a_site_account_are_not_counted(app, pi_sandbox, pi_config, rates):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="1/min")
+    pi_config(CREATE_USERS=False)
+    _, token = pi_sandbox.login(username="stranger")
+    codes = [sign_in(APIClient(), token).status_code for _ in range(3)]
+    assert codes == [401] * 3
+    assert APIClient().get(ME_URL, **FORGED).status_code == 401
+
+
+def test_refused_tokens_scope_can_be_switched_off(app, api, pi_sandbox, rates):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens=None)
+    assert {api.get(ME_URL, **FORGED).status_code for _ in range(40)} == {401}
+    assert len(pi_sandbox.calls(route="me")) == 40
+
+
+def test_refused_tokens_are_not_counted_when_the_cache_fails(app, api, rates, settings, caplog):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="1/min")
+    settings.CACHES = BROKEN_CACHE
+    assert {api.get(ME_URL, **FORGED).status_code for _ in range(3)} == {401}
+    assert "Throttle cache write failed (CacheDown)" in caplog.text

@@ -1,7 +1,8 @@
 """Hostile input on every route: each is answered 4xx (429 for floods) and nothing is stored.
 
 Oversized bodies, JSON nested deeper than Python's parser goes, bodies in other content types
-(including well-formed forms carrying valid ids), and floods that must run into the throttles.
+(including well-formed forms carrying valid ids), and floods that must run into the throttles,
+forged access tokens included.
 Nothing may reach the database and no state-changing call may reach Pi.
 """
 
@@ -211,3 +212,39 @@ def test_floods_hit_the_throttles(target: Target, method, route):
     assert first_refused in (30, 120)  # the auth scope's rate, or the callbacks' one
     assert stored() == before
     assert target.state_changing_pi_calls() == []
+
+
+TOKEN_ROUTES = [
+    ("POST", "auth"),
+    ("GET", "me"),
+    ("POST", "approve"),
+    ("GET", "payments"),
+    ("GET", "payments/{identifier}"),
+]
+
+
+@pytest.mark.parametrize(("method", "route"), TOKEN_ROUTES)
+def test_floods_of_forged_tokens_hit_the_throttles(target: Target, method, route):
+    """Each forged token costs one call to Pi's ``/me`` until the client's refusals reach 30."""
+    before = stored()
+    target.sandbox.clear_calls()
+    forged = "forged-access-token"
+    body = json.dumps({"paymentId": target.identifier, "accessToken": forged}).encode()
+    extra = {} if method == "POST" else {"HTTP_AUTHORIZATION": f"Bearer {forged}"}
+    statuses = [
+        send(
+            method,
+            target.path(route),
+            body if method == "POST" else b"",
+            "application/json",
+            **extra,
+        ).status_code
+        for _ in range(FLOOD)
+    ]
+    first_refused = statuses.index(429)
+    assert set(statuses[:first_refused]) == {401}
+    assert set(statuses[first_refused:]) == {429}
+    assert first_refused == 30
+    assert len(target.sandbox.calls(route="me")) == 30
+    assert len(target.sandbox.calls()) == 30
+    assert stored() == before
