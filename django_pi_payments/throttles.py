@@ -127,5 +127,4 @@ class RefusedTokensThrottle(PiPaymentsThrottle):
     def record_refusal(self) -> None:
         """Count one refused token against the client."""
         if self._load_history():
-            self.history.insert(0, self.now)
-            self.cache.set(str(self.key), self.history, self.duration)
+            self.throttle_success()  # DRF's: add now to the history and store it
