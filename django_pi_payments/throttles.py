@@ -103,14 +103,17 @@ class RefusedTokensThrottle(PiPaymentsThrottle):
     scope = REFUSED_TOKENS_SCOPE
 
     def __init__(self, request: Request) -> None:
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)  # both None when off
-        self.key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        # Nothing is read yet: most tokens are answered from the /me cache and never need this.
+        self.request = request
 
     def _load_history(self) -> bool:
-        """Read the client's refusals still inside the window; ``False`` when switched off."""
+        """Read the rate and the client's refusals still inside the window; ``False`` when the
+        scope is switched off."""
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)  # both None when off
         if self.duration is None:
             return False
+        self.key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(self.request)}
         self.now = self.timer()
         self.history = self.cache.get(str(self.key), [])
         while self.history and self.history[-1] <= self.now - self.duration:
@@ -120,8 +123,7 @@ class RefusedTokensThrottle(PiPaymentsThrottle):
     def check(self) -> None:
         """Raise :class:`~rest_framework.exceptions.Throttled` (429) when the client had its
         rate of tokens refused."""
-        limit = self.num_requests
-        if limit is not None and self._load_history() and len(self.history) >= limit:
+        if self._load_history() and len(self.history) >= (self.num_requests or 0):
             raise exceptions.Throttled(self.wait())
 
     def record_refusal(self) -> None:
