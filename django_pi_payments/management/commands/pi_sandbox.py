@@ -26,7 +26,8 @@ class Command(BaseCommand):
 
     help = (
         "Run the Pi sandbox: a local, stateful simulator of the Pi Platform API and Horizon. "
-        "Point PI_PAYMENTS['API_BASE_URL'] at the URL it prints."
+        "Point PI_PAYMENTS['API_BASE_URL'] at the URL it prints and PI_PAYMENTS['HORIZON_URL'] "
+        "at that URL plus /horizon (else transactions are checked on the real Pi Horizon)."
     )
     requires_system_checks: list[str] = []
 
