@@ -127,6 +127,21 @@ def test_an_invalid_amount_shows_the_page_again_and_refunds_nothing(
     assert not Payment.objects.filter(refund_of__isnull=False).exists()
 
 
+@pytest.mark.parametrize("amount", ["1e21", "123456789012345678901234567890"])
+def test_an_amount_beyond_the_field_is_a_clear_error_not_a_500(
+    admin_client: Client, make: PaymentMaker, a2u: SandboxHandle, amount: str
+) -> None:
+    payment = make.completed()
+    a2u.clear_calls()
+
+    response = confirm(admin_client, [payment], **{field(payment): amount})
+
+    assert response.status_code == 200 and TEMPLATE in [t.name for t in response.templates]
+    assert "The amount must be less than 10000000000000 Pi." in response.content.decode()
+    assert a2u.calls() == []
+    assert not payment.refunds.exists()
+
+
 def test_too_much_is_refused_with_a_warning(
     admin_client: Client, make: PaymentMaker, a2u: SandboxHandle
 ) -> None:

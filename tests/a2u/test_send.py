@@ -80,7 +80,10 @@ def test_unknown_user_is_a_clear_error_and_nothing_is_stored(a2u: SandboxHandle)
     assert a2u.ledger() == []
 
 
-@pytest.mark.parametrize("amount", ["0", "-1", "1.12345678", "abc", "NaN", "Infinity"])
+@pytest.mark.parametrize(
+    "amount",
+    ["0", "-1", "1.12345678", "abc", "NaN", "Infinity", "1e21", "10000000000000", "1e-30"],
+)
 def test_bad_amounts_are_refused_before_pi_is_called(
     a2u: SandboxHandle, pioneer: str, amount: str
 ) -> None:
