@@ -79,7 +79,11 @@ def wallet() -> Wallet:
 
 
 def store(dto: PaymentDTO, source: str, *, kind: str, refund_of: Payment | None = None) -> Payment:
-    """Lock the payment, inserting it (approved: A2U is) when it is new; no signal is sent."""
+    """Lock the payment, inserting it (approved: A2U is) when it is new; no signal is sent.
+
+    A refund stored earlier without its ``refund_of`` (by a callback, which knows nothing of
+    refunds) is linked now, so that it counts against the refunded payment.
+    """
     payment, created = lock_or_create(dto)
     if created:
         payment.status = S.APPROVED
@@ -88,6 +92,21 @@ def store(dto: PaymentDTO, source: str, *, kind: str, refund_of: Payment | None 
         payment.save()
         detail = {"amount": str(dto.amount), "to_address": dto.to_address}
         record_event(payment, kind, source, to_status=S.APPROVED, detail=detail)
+    elif payment.refund_of_id is None:
+        original = refund_of or _refunded_by(dto)
+        if original is not None:
+            payment.refund_of = original
+            payment.save(update_fields=["refund_of", "updated_at"])
+            status = payment.status
+            detail = {"refund_of": original.identifier}
+            record_event(
+                payment,
+                "refund_linked",
+                source,
+                from_status=status,
+                to_status=status,
+                detail=detail,
+            )
     return payment
 
 

@@ -156,6 +156,28 @@ def test_payment_refunded_is_sent_once_when_pi_reconcile_completes_the_refund(
     assert refunded["original"] == paid
 
 
+def test_a_refund_first_stored_by_a_callback_is_still_linked_and_counted(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash_after(monkeypatch, PiClient, "create_payment")  # created at Pi, never stored here
+    with pytest.raises(Crash):
+        services.refund(paid)
+    (at_pi,) = [p for p in a2u.payments() if p["direction"] == "app_to_user"]
+    services.sync(at_pi["identifier"])  # an anonymous callback stores the row first, unlinked
+    assert not paid.refunds.exists()
+
+    refund = services.resume_a2u(at_pi["identifier"], source="reconcile")
+
+    assert refund.status == S.COMPLETED
+    assert Payment.objects.get(pk=refund.pk).refund_of == paid
+    assert services.refundable_amount(paid) == 0
+    with pytest.raises(services.RefundRefused) as failure:
+        services.refund(paid)
+    assert failure.value.code == "fully_refunded"
+    assert len(a2u.ledger()) == 1 + 1
+    assert PaymentEvent.objects.filter(payment=refund, kind="refund_linked").count() == 1
+
+
 @pytest.fixture
 def postgres(transactional_db: None) -> None:
     if connection.vendor != "postgresql":
