@@ -40,6 +40,21 @@ def parse_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings (keys included) replaced by U+FFFD.
+
+    PostgreSQL cannot store NUL in text or ``jsonb``, and a payer controls a payment's memo and
+    metadata: what is stored goes through this first.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 def _str(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     return value if isinstance(value, str) else ""

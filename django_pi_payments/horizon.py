@@ -41,7 +41,8 @@ class HorizonClient:
         response = self.transport.request("GET", path)
         if response.status == 404:
             return None
-        if response.status >= 500:
+        if response.status >= 500 or response.status == 429:
+            # A server error or Horizon's rate limit: try again later.
             raise PiUnavailable(f"Horizon answered {response.status}", status=response.status)
         if response.status >= 300 or not isinstance(response.data, dict):
             raise HorizonError(f"Horizon answered {response.status} to GET {path}")
@@ -54,7 +55,10 @@ class HorizonClient:
     def operations(self, txid: str) -> list[dict[str, Any]]:
         """The transaction's operations."""
         data = self._get(f"/transactions/{txid}/operations?limit=200") or {}
-        records = data.get("_embedded", {}).get("records", [])
+        embedded = data.get("_embedded")
+        records = embedded.get("records") if isinstance(embedded, dict) else None
+        if not isinstance(records, list):
+            return []
         return [record for record in records if isinstance(record, dict)]
 
     def transaction_and_operations(

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .auth import MAX_TOKEN_LENGTH
+from .dto import without_nul
 from .models import Payment
 
 
@@ -52,9 +53,18 @@ def payment_id_field(**kwargs: Any) -> StrictCharField:
     )
 
 
-def txid_field(**kwargs: Any) -> StrictCharField:
+class TransactionIdField(StrictCharField):
+    """A transaction id: 64 hex characters, in either case, read as lower case (as Horizon and
+    Pi write it)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        """The id in lower case."""
+        return super().to_internal_value(data).lower()
+
+
+def txid_field(**kwargs: Any) -> TransactionIdField:
     """A transaction id: 64 hex characters."""
-    return StrictCharField(
+    return TransactionIdField(
         max_length=64, validators=[transaction_id], trim_whitespace=False, **kwargs
     )
 
@@ -82,7 +92,7 @@ class CompleteRequestSerializer(serializers.Serializer[Any]):
             raise serializers.ValidationError(
                 {"transactionId": _("This field is required.")}, code="required"
             )
-        return {"paymentId": attrs["paymentId"], "txid": txid.lower()}
+        return {"paymentId": attrs["paymentId"], "txid": txid}
 
 
 class CancelRequestSerializer(serializers.Serializer[Any]):
@@ -98,10 +108,10 @@ class ErrorRequestSerializer(serializers.Serializer[Any]):
     error = serializers.JSONField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Turn the error into bounded text."""
+        """Turn the error into bounded text that any database can store (no NUL character)."""
         error = attrs.get("error")
         text = error if isinstance(error, str) else json.dumps(error, default=str)
-        return {"paymentId": attrs["paymentId"], "error": text[:MAX_ERROR_LENGTH]}
+        return {"paymentId": attrs["paymentId"], "error": without_nul(text[:MAX_ERROR_LENGTH])}
 
 
 class IncompleteTransactionSerializer(serializers.Serializer[Any]):

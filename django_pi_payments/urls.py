@@ -19,7 +19,7 @@ urlpatterns = [
     re_path(r"^incomplete/?$", views.IncompleteView.as_view(), name="incomplete"),
     re_path(r"^payments/?$", views.PaymentListView.as_view(), name="payments"),
     re_path(
-        r"^payments/(?P<identifier>[A-Za-z0-9_-]{1,64})/?$",
+        r"^payments/(?P<identifier>[^/]+)/?$",
         views.PaymentDetailView.as_view(),
         name="payment-detail",
     ),

@@ -18,7 +18,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import signals
-from ..dto import PaymentDTO
+from ..dto import PaymentDTO, without_nul
 from ..exceptions import IllegalTransition
 from ..models import Payment, PaymentEvent, PaymentStatus, PiUser
 
@@ -71,19 +71,25 @@ def status_from_dto(dto: PaymentDTO) -> str:
 
 
 def apply_dto(payment: Payment, dto: PaymentDTO) -> None:
-    """Copy Pi's descriptive fields onto ``payment`` (not its status)."""
+    """Copy Pi's descriptive fields onto ``payment`` (not its status).
+
+    The direction is set once, on a new payment: an old-style answer without ``direction`` reads
+    as user-to-app, and must not turn a stored payout into one. The payer's memo and metadata
+    (and the raw answer holding them) are stored without NUL characters.
+    """
     payment.user_uid = dto.user_uid or payment.user_uid
     payment.amount = dto.amount
-    payment.memo = dto.memo
-    payment.metadata = dto.metadata
+    payment.memo = without_nul(dto.memo)
+    payment.metadata = without_nul(dto.metadata)
     payment.from_address = dto.from_address or payment.from_address
     payment.to_address = dto.to_address or payment.to_address
-    payment.direction = dto.direction or payment.direction
+    if payment.pk is None:
+        payment.direction = dto.direction
     payment.network = dto.network or payment.network
     payment.pi_created_at = dto.created_at or payment.pi_created_at
     if dto.txid and not payment.txid:
         payment.txid = dto.txid
-    payment.raw = dict(dto.raw)
+    payment.raw = without_nul(dto.raw)
     payment.last_synced_at = timezone.now()
 
 

@@ -23,6 +23,7 @@ from ..client import get_client
 from ..conf import pi_settings
 from ..dto import USER_TO_APP, PaymentDTO
 from ..exceptions import (
+    HorizonError,
     IllegalTransition,
     InvalidRequest,
     NotPayer,
@@ -98,6 +99,8 @@ def audit_pi_failure(
     detail: dict[str, Any] = {"action": action}
     if isinstance(exc, PiAPIError | PiUnavailable):
         detail.update(exc.as_detail())
+    elif isinstance(exc, HorizonError):
+        detail.update(code="horizon_error", message=str(exc))
     record_event(
         payment,
         "pi_error",
@@ -268,7 +271,7 @@ def _complete_locked(payment: Payment, dto: PaymentDTO, txid: str, source: str) 
             detail={"code": exc.code, "txid": txid},
         )
         return exc
-    except PiUnavailable as exc:
+    except (PiUnavailable, HorizonError) as exc:
         return audit_pi_failure(payment, source, "verify", exc)
     try:
         completed = get_client().complete_payment(payment.identifier, txid)

@@ -19,11 +19,19 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from ..exceptions import PaymentError, PaymentRejected, PiAPIError, PiUnavailable
+from ..exceptions import (
+    PaymentError,
+    PaymentRejected,
+    PiAPIError,
+    PiError,
+    PiRefused,
+    PiUnavailable,
+)
 
 logger = logging.getLogger("django_pi_payments.views")
 
@@ -73,6 +81,11 @@ def _first_code(codes: Any) -> str:
 
 def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn service, Pi and DRF errors into the app's error format."""
+    if isinstance(exc, PiRefused):
+        pi_error = None if exc.code == PiRefused.default_code else exc.code
+        return error_response(
+            exc.status_code, PiRefused.default_code, exc.detail, pi_error=pi_error
+        )
     if isinstance(exc, PaymentError):
         return error_response(exc.status_code, exc.code, exc.detail)
     if isinstance(exc, PaymentRejected):
@@ -87,6 +100,9 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
         return error_response(
             status.HTTP_502_BAD_GATEWAY, "pi_refused", str(exc), pi_error=exc.code
         )
+    if isinstance(exc, PiError):  # e.g. an unexpected answer from Horizon
+        logger.warning("Unexpected answer from Pi Network: %s", exc)
+        return error_response(status.HTTP_502_BAD_GATEWAY, "pi_refused", str(exc), pi_error=None)
     if isinstance(exc, Http404):
         return error_response(status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
     response = exception_handler(exc, context)
@@ -101,9 +117,13 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
 
 
 class PiPaymentsAPIView(APIView):
-    """Base view: JSON in and out, bodies of at most :data:`MAX_BODY_BYTES`, the app's errors."""
+    """Base view: JSON in and out, bodies of at most :data:`MAX_BODY_BYTES`, the app's errors.
+
+    Answers are JSON whatever the site's ``DEFAULT_RENDERER_CLASSES`` (no browsable API).
+    """
 
     parser_classes = [JSONBodyParser]
+    renderer_classes = [JSONRenderer]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         """Refuse an oversized body before anything, authentication included, reads it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
@@ -28,6 +29,7 @@ from ..serializers import (
     IncompleteRequestSerializer,
     payment_data,
 )
+from ..services.payments import IDENTIFIER_RE
 from ..throttles import CALLBACKS_SCOPE, PiPaymentsThrottle
 from .base import PiPaymentsAPIView
 
@@ -171,5 +173,7 @@ class PaymentDetailView(OwnPaymentsView):
     """``GET payments/<identifier>``: one of the current user's payments (404 for others')."""
 
     def get(self, request: Request, identifier: str) -> Response:
-        """Show the payment."""
+        """Show the payment; 404 (in the app's format) for anything not a Pi payment identifier."""
+        if not IDENTIFIER_RE.fullmatch(identifier):
+            raise Http404
         return payment_response(get_object_or_404(self.own_payments(), identifier=identifier))
