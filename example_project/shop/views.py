@@ -63,7 +63,7 @@ def create_order(request: HttpRequest) -> JsonResponse:
         return _error(401, "not_signed_in", "Sign in with Pi first.")
     try:
         body = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
         return _error(400, "invalid_request", "The body must be JSON.")
     product_id = body.get("product_id") if isinstance(body, dict) else None
     if not isinstance(product_id, int) or isinstance(product_id, bool):

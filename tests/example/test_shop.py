@@ -134,6 +134,16 @@ def test_bad_orders_are_refused(ada: Buyer, body: Any, status: int, code: str) -
     assert (answer.status_code, answer.json()["error"]) == (status, code)
 
 
+def test_json_nested_too_deeply_is_refused(ada: Buyer) -> None:
+    headers = {
+        "X-CSRFToken": ada.session.cookies.get("csrftoken", ""),
+        "Content-Type": "application/json",
+    }
+    deep = "[" * 100_000 + "]" * 100_000
+    answer = ada.session.post(ada.shop.url + "/orders/new", data=deep, headers=headers, timeout=10)
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
+
+
 def test_the_order_is_paid_only_when_the_payment_completes(ada: Buyer) -> None:
     order = ada.order()
     assert Decimal(order["amount"]) == PIE_PRICE
