@@ -10,6 +10,7 @@ user (the services' ``PaymentEvent`` rows only say ``source="admin"``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from enum import StrEnum
 
 from django.contrib import admin, messages
@@ -17,6 +18,7 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,7 +31,8 @@ from ..exceptions import (
     PiUnreachable,
     VerificationFailed,
 )
-from ..models import EventSource, Payment, PaymentStatus
+from ..models import Direction, EventSource, Payment, PaymentStatus
+from ..services.a2u_resume import cancel_deadline, sync_a2u
 
 CONFIRMATION_TEMPLATE = "admin/pi_payments/cancel_confirmation.html"
 
@@ -103,6 +106,12 @@ class CancelOutcome(StrEnum):
     CANCEL = "cancel"
     SKIP = "skip"
     LIKELY_REFUSED = "likely_refused"
+    COMPLETE_INSTEAD = "complete_instead"
+    REFUSED_TOO_EARLY = "refused_too_early"
+
+
+# The outcomes that ask Pi to cancel.
+ASKS_PI = frozenset({CancelOutcome.CANCEL, CancelOutcome.LIKELY_REFUSED})
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ def plan_cancel(payment: Payment) -> CancelPlan:
             "status": status_label(payment)
         }
         return CancelPlan(payment, CancelOutcome.SKIP, explanation)
+    if payment.direction == Direction.APP_TO_USER:
+        return plan_a2u_cancel(payment)
     if payment.txid or payment.status == PaymentStatus.TRANSACTION_VERIFIED:
         explanation = _(
             "Has a blockchain transaction: Pi will probably refuse (payment_tx_present) and the "
@@ -128,6 +139,29 @@ def plan_cancel(payment: Payment) -> CancelPlan:
         )
         return CancelPlan(payment, CancelOutcome.LIKELY_REFUSED, explanation)
     return CancelPlan(payment, CancelOutcome.CANCEL, _("Will be cancelled at Pi Network."))
+
+
+def plan_a2u_cancel(payment: Payment) -> CancelPlan:
+    """Predict the cancel of an unfinished app-to-user payment
+    (:func:`~django_pi_payments.services.a2u_resume.cancel_a2u`)."""
+    if payment.txid:
+        explanation = _(
+            "Its transaction is on the chain: it will be completed at Pi Network, not cancelled."
+        )
+        return CancelPlan(payment, CancelOutcome.COMPLETE_INSTEAD, explanation)
+    deadline = cancel_deadline(payment)
+    if timezone.now() < deadline:
+        explanation = _(
+            "Will be refused: a transaction signed for this app-to-user payment could still land "
+            "until %(deadline)s UTC. If its transaction is found on the chain, it will be "
+            "completed instead."
+        ) % {"deadline": f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M:%S}"}
+        return CancelPlan(payment, CancelOutcome.REFUSED_TOO_EARLY, explanation)
+    explanation = _(
+        "Will be cancelled at Pi Network, unless its transaction is found on the chain: then it "
+        "will be completed instead."
+    )
+    return CancelPlan(payment, CancelOutcome.CANCEL, explanation)
 
 
 def cancel_one(
@@ -178,7 +212,7 @@ def cancel_confirmation(
         "subtitle": None,
         "opts": modeladmin.opts,
         "plans": plans,
-        "cancel_count": sum(plan.outcome != CancelOutcome.SKIP for plan in plans),
+        "cancel_count": sum(plan.outcome in ASKS_PI for plan in plans),
         "action_name": "cancel_on_pi",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media,
@@ -191,11 +225,13 @@ def cancel_confirmation(
 def sync_from_pi(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
 ) -> None:
-    """Adopt Pi's current state for each selected payment through :func:`services.sync`."""
+    """Adopt Pi's current state for each selected payment through :func:`services.sync`
+    (:func:`~django_pi_payments.services.a2u_resume.sync_a2u` for an app-to-user payment)."""
     for payment in queryset.select_related("pi_user"):
         before = payment.status
+        sync = sync_a2u if payment.direction == Direction.APP_TO_USER else services.sync
         try:
-            synced = services.sync(payment.identifier, source=EventSource.ADMIN)
+            synced = sync(payment.identifier, source=EventSource.ADMIN)
         except PaymentError as error:
             report_error(modeladmin, request, payment, error, SYNC)
             continue

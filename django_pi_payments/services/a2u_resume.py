@@ -20,7 +20,7 @@ that finds it in flight, and ``pi_reconcile`` call it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -33,6 +33,7 @@ from ..conf import pi_settings
 from ..dto import APP_TO_USER, PaymentDTO
 from ..exceptions import (
     HorizonError,
+    IllegalTransition,
     InvalidRequest,
     PaymentError,
     PaymentNotFound,
@@ -68,6 +69,14 @@ class A2UError(PaymentError):
     ) -> None:
         super().__init__(detail, code=code)
         self.payment = payment
+
+
+class A2UCancelTooEarly(A2UError):
+    """A transaction signed for the app-to-user payment may still land: it cannot be cancelled
+    yet (see :func:`cancel_deadline`)."""
+
+    status_code = 409
+    default_code = "a2u_cancel_too_early"
 
 
 def wallet() -> Wallet:
@@ -138,16 +147,100 @@ def resume_a2u(identifier: str, *, source: str, dto: PaymentDTO | None = None) -
     return payment
 
 
+def sync_a2u(identifier: str, *, source: str) -> Payment:
+    """Adopt Pi's truth for an app-to-user payment, paying nothing (as ``services.sync``).
+
+    A cancel at Pi is adopted only after looking on the chain, so that the payment keeps the
+    transaction that paid it.
+    """
+    dto = fetch(identifier)
+    if dto.direction != APP_TO_USER:
+        raise InvalidRequest(_("Not an app-to-user payment."))
+    return _settle_from_pi(dto, source)
+
+
 def _settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
+    failure: Exception | None = None
     with atomic():
         payment = store(dto, source, kind="a2u_adopted")
         if payment.is_final:
             return payment
-        if dto.status.developer_completed or dto.is_cancelled:
+        if dto.is_cancelled and not dto.status.developer_completed and not payment.txid:
+            # Pi accepts a cancel while our transaction is on the chain (it knows none until the
+            # completion): keep the txid, so that a refund that paid still counts.
+            try:
+                _find_tx(payment, get_wallet_horizon(), source)
+            except (PiUnavailable, HorizonError) as exc:
+                failure = _chain_failure(payment, source, "find", exc)
+        if failure is None and (dto.status.developer_completed or dto.is_cancelled):
             adopt(payment, dto, source=source)
-        elif dto.txid and not payment.txid:
+        elif failure is None and dto.txid and not payment.txid:
             _record_tx(payment, dto.txid, source, "a2u_tx_linked")
+    if failure is not None:
+        raise failure
     return payment
+
+
+def _find_tx(payment: Payment, horizon: WalletHorizon, source: str) -> bool:
+    """Look on the chain for the wallet's transaction paying ``payment``; record it if found."""
+    found = horizon.find_payment(payment.from_address, payment.identifier, _since(payment))
+    if found is None:
+        return False
+    _record_tx(payment, found, source, "a2u_tx_found")
+    return True
+
+
+def cancel_deadline(payment: Payment) -> datetime:
+    """When no transaction signed for ``payment`` can land any more, clock margin included.
+
+    Every transaction signed here expires by ``born + A2U_RESUME_TIMEOUT``.
+    """
+    return _deadline(payment) + CLOCK_MARGIN
+
+
+def cancel_a2u(identifier: str, *, source: str) -> Payment:
+    """Cancel an app-to-user payment at Pi, only when that cannot hide a payment on the chain.
+
+    Pi knows no transaction of an A2U payment until it is completed, so it would accept the
+    cancel of a paid one. Under the row lock, the chain is read first: a transaction found there
+    is recorded and the payment completed instead. Without one, the cancel is refused with
+    :class:`A2UCancelTooEarly` until :func:`cancel_deadline`. Raises :class:`IllegalTransition`
+    when the payment is already final.
+    """
+    failure: Exception | None = None
+    with atomic():
+        payment = _locked(identifier)
+        if payment.is_final:
+            raise IllegalTransition(_("The payment is already %s.") % payment.get_status_display())
+        if not payment.txid:
+            try:
+                failure = _cancel_unpaid_locked(payment, get_wallet_horizon(), source)
+            except (PiUnavailable, HorizonError) as exc:
+                failure = _chain_failure(payment, source, "find", exc)
+    if failure is not None:
+        raise failure
+    if not payment.is_final and payment.txid:
+        return _complete(identifier, payment.txid, source)
+    return payment
+
+
+def _cancel_unpaid_locked(
+    payment: Payment, horizon: WalletHorizon, source: str
+) -> Exception | None:
+    if _find_tx(payment, horizon, source):
+        return None
+    deadline = cancel_deadline(payment)
+    if timezone.now() < deadline:
+        return A2UCancelTooEarly(
+            _(
+                "A transaction signed for this app-to-user payment could still land until "
+                "%(deadline)s UTC: it can be cancelled after that (pi_reconcile then cancels it "
+                "by itself)."
+            )
+            % {"deadline": f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M:%S}"},
+            payment=payment,
+        )
+    return _cancel_locked(payment, source, "requested")
 
 
 def _locked(identifier: str) -> Payment:
@@ -185,6 +278,16 @@ def _born(payment: Payment) -> datetime:
     return min(moment for moment in (payment.created_at, payment.pi_created_at) if moment)
 
 
+def _since(payment: Payment) -> datetime:
+    """How far back the chain is searched for the payment's transaction."""
+    return _born(payment) - CLOCK_MARGIN
+
+
+def _deadline(payment: Payment) -> datetime:
+    """When every transaction signed for ``payment`` has expired (their time bounds end)."""
+    return _born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
+
+
 def _pay_locked(
     payment: Payment, payer: Wallet, horizon: WalletHorizon, source: str
 ) -> Exception | None:
@@ -192,10 +295,7 @@ def _pay_locked(
     # The sequence number is read BEFORE the look-up: a transaction that lands after the look-up
     # took this sequence number, so the one signed below can no longer land.
     sequence = horizon.sequence(payer.public_key) if ours else None
-    since = _born(payment) - CLOCK_MARGIN
-    found = horizon.find_payment(payment.from_address, payment.identifier, since)
-    if found is not None:
-        _record_tx(payment, found, source, "a2u_tx_found")
+    if _find_tx(payment, horizon, source):
         return None
     if sequence is None:
         refused = A2UError(
@@ -206,7 +306,7 @@ def _pay_locked(
         )
         return _cancel_locked(payment, source, "wallet_mismatch") or refused
     now = timezone.now()
-    deadline = _born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
+    deadline = _deadline(payment)
     if now >= deadline + CLOCK_MARGIN:
         return _cancel_locked(payment, source, "resume_timeout")
     if deadline - now < CLOCK_MARGIN:
@@ -225,10 +325,8 @@ def _pay_locked(
     except (SubmissionFailed, PiUnavailable) as exc:
         # It may have landed all the same (a timeout), or another process paid first
         # (tx_bad_seq): look again before calling it a failure.
-        found = horizon.find_payment(payment.from_address, payment.identifier, since)
-        if found is None:
+        if not _find_tx(payment, horizon, source):
             return _chain_failure(payment, source, "submit", exc, txid=signed.txid)
-        _record_tx(payment, found, source, "a2u_tx_found")
         return None
     _record_tx(payment, signed.txid, source, "a2u_submitted")
     return None

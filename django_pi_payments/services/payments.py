@@ -39,8 +39,17 @@ from ..exceptions import (
     VerificationFailed,
 )
 from ..horizon import verify_payment_transaction
-from ..models import EventSource, Payment, PaymentStatus, PiUser
-from .core import adopt, atomic, lock, lock_and_adopt, lock_or_create, record_event, transition
+from ..models import Direction, EventSource, Payment, PaymentStatus, PiUser
+from .core import (
+    adopt,
+    atomic,
+    db_alias,
+    lock,
+    lock_and_adopt,
+    lock_or_create,
+    record_event,
+    transition,
+)
 
 logger = logging.getLogger("django_pi_payments.services")
 
@@ -298,9 +307,16 @@ def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
 
     Raises :class:`IllegalTransition` when the payment is already final here, and
     :class:`PiRefused` (with Pi's code, e.g. ``payment_tx_present``) when Pi refuses; in that
-    case the local payment adopts Pi's state.
+    case the local payment adopts Pi's state. An app-to-user payment is cancelled by
+    :func:`~.a2u_resume.cancel_a2u`, which looks on the chain and waits for the deadline first:
+    Pi would accept the cancel of one whose transaction landed (it knows none until completion).
     """
     _check_identifier(identifier)
+    payments = Payment.objects.using(db_alias())
+    if payments.filter(identifier=identifier, direction=Direction.APP_TO_USER).exists():
+        from .a2u_resume import cancel_a2u  # a2u_resume builds on this module
+
+        return cancel_a2u(identifier, source=source)
     failure: Exception | None = None
     with atomic():
         payment = lock(identifier)

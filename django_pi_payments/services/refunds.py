@@ -12,21 +12,36 @@ admin sync.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, Sum
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import signals
+from ..conf import pi_settings
 from ..exceptions import PaymentError
 from ..models import Direction, Payment, PaymentStatus
+from .a2u_resume import CLOCK_MARGIN
 
 S = PaymentStatus
 
-# Refunds that paid or may still pay: all but the cancelled ones that never had a transaction.
-MAY_HAVE_PAID = ~Q(status__in=(S.CANCELLED, S.USER_CANCELLED)) | Q(txid__isnull=False)
+
+def may_have_paid() -> Q:
+    """Refunds that paid or may still pay: all but the cancelled ones without a transaction
+    whose deadline (:func:`~.a2u_resume.cancel_deadline`) has passed.
+
+    Before it, a transaction signed for a cancelled refund can still land: Pi accepts the cancel
+    of an A2U payment whatever the chain holds, as it knows no transaction until completion.
+    """
+    cutoff = timezone.now() - timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT) - CLOCK_MARGIN
+    still_may_land = Q(created_at__gt=cutoff) & (
+        Q(pi_created_at__isnull=True) | Q(pi_created_at__gt=cutoff)
+    )
+    return ~Q(status__in=(S.CANCELLED, S.USER_CANCELLED)) | Q(txid__isnull=False) | still_may_land
 
 
 class RefundRefused(PaymentError):
@@ -48,7 +63,7 @@ def is_refundable(payment: Payment) -> bool:
 
 def refunded_amount(payment: Payment) -> Decimal:
     """The total of the payment's refunds that paid or may still pay."""
-    total = payment.refunds.filter(MAY_HAVE_PAID).aggregate(total=Sum("amount"))["total"]
+    total = payment.refunds.filter(may_have_paid()).aggregate(total=Sum("amount"))["total"]
     return Decimal(total or 0)
 
 

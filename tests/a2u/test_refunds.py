@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections
+from django.utils import timezone
 
 from django_pi_payments import services
 from django_pi_payments.client import PiClient
@@ -128,6 +130,10 @@ def test_a_cancelled_refund_does_not_count(
     refund = paid.refunds.get()
     with pytest.raises(PaymentError):  # in flight: counted until it is settled
         services.refund(paid, "3.14", source="admin")
+    past_the_deadline = timezone.now() - timedelta(seconds=600 + 61)
+    Payment.objects.filter(pk=refund.pk).update(
+        created_at=past_the_deadline, pi_created_at=past_the_deadline
+    )
     services.cancel(refund.identifier)
 
     again = services.refund(paid)

@@ -1,0 +1,175 @@
+"""Cancelling an app-to-user payment never lets it pay twice.
+
+Pi knows no transaction of an A2U payment until it is completed (pi-nodejs#25), so it accepts a
+cancel even when the payment's transaction is on the chain. A cancel therefore looks on the chain
+first, and waits until no transaction signed for the payment can land any more.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_pi_payments import services
+from django_pi_payments.a2u import WalletHorizon
+from django_pi_payments.client import get_client
+from django_pi_payments.models import Payment, PaymentStatus
+from django_pi_payments.services import a2u as a2u_service
+from django_pi_payments.testing import SandboxHandle
+from tests.admin.conftest import PaymentMaker, messages_of
+
+from .conftest import Crash, SignalLog, crash_after, kinds, ledger_for
+
+S = PaymentStatus
+PAST_THE_DEADLINE = 600 + 61  # A2U_RESUME_TIMEOUT (600 s) and the clock margin
+
+
+@pytest.fixture
+def paid(a2u: SandboxHandle) -> Payment:
+    """A completed user-to-app payment of 3.14 Pi."""
+    return PaymentMaker(a2u).completed()
+
+
+def crashed_refund(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, paid: Payment
+) -> Payment:
+    crash_after(monkeypatch, owner, name)
+    with pytest.raises(Crash):
+        services.refund(paid)
+    return paid.refunds.get()
+
+
+def backdate(payment: Payment, seconds: float) -> None:
+    moment = timezone.now() - timedelta(seconds=seconds)
+    Payment.objects.filter(pk=payment.pk).update(created_at=moment, pi_created_at=moment)
+
+
+def cancel_calls(sandbox: SandboxHandle, payment: Payment) -> list[dict[str, Any]]:
+    return [call for call in sandbox.calls("cancel") if payment.identifier in call["path"]]
+
+
+def test_cancelling_a_refund_whose_transaction_landed_completes_it_instead(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    refund = crashed_refund(monkeypatch, WalletHorizon, "submit", paid)  # on the chain, no txid
+    (landed,) = ledger_for(a2u, refund.identifier)
+    a2u.clear_calls()
+
+    result = services.cancel(refund.identifier)
+
+    assert (result.status, result.txid) == (S.COMPLETED, landed["hash"])
+    assert kinds(refund.identifier)[-2:] == ["a2u_tx_found", "completed"]
+    assert cancel_calls(a2u, refund) == []
+    assert signal_log.count("completed", refund.identifier) == 1
+    assert signal_log.count("cancelled", refund.identifier) == 0
+    with pytest.raises(services.RefundRefused) as failure:
+        services.refund(paid)
+    assert failure.value.code == "fully_refunded"
+    assert len(ledger_for(a2u, refund.identifier)) == 1
+    assert len(a2u.ledger()) == 1 + 1  # the payment, then one refund
+
+
+def test_cancelling_before_the_deadline_is_refused(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)  # nothing signed yet
+    a2u.clear_calls()
+
+    with pytest.raises(services.A2UError) as failure:
+        services.cancel(refund.identifier)
+
+    assert failure.value.code == "a2u_cancel_too_early"
+    assert "could still land until" in failure.value.detail
+    assert cancel_calls(a2u, refund) == []
+    assert Payment.objects.get(pk=refund.pk).status == S.APPROVED
+    assert services.refundable_amount(paid) == 0
+
+    backdate(refund, PAST_THE_DEADLINE)
+    cancelled = services.cancel(refund.identifier)
+
+    assert (cancelled.status, cancelled.txid) == (S.CANCELLED, None)
+    assert len(cancel_calls(a2u, refund)) == 1
+    assert signal_log.count("cancelled", refund.identifier) == 1
+    assert services.refundable_amount(paid) == paid.amount
+    assert a2u.ledger() == ledger_for(a2u, paid.identifier)
+
+
+def test_a_cancel_at_pi_of_a_paid_payment_keeps_its_transaction(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, WalletHorizon, "submit", paid)
+    (landed,) = ledger_for(a2u, refund.identifier)
+    get_client().cancel_payment(refund.identifier)  # Pi accepts: it knows no transaction yet
+
+    settled = services.resume_a2u(refund.identifier, source="reconcile")
+
+    assert (settled.status, settled.txid) == (S.CANCELLED, landed["hash"])
+    assert services.refundable_amount(paid) == 0
+    with pytest.raises(services.RefundRefused):
+        services.refund(paid)
+    assert len(a2u.ledger()) == 1 + 1
+
+
+def test_a_cancelled_refund_without_transaction_counts_until_its_deadline(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)
+    get_client().cancel_payment(refund.identifier)
+    services.sync(refund.identifier)  # adopted as Pi shows it, without looking on the chain
+    assert Payment.objects.get(pk=refund.pk).status == S.CANCELLED
+
+    assert services.refundable_amount(paid) == 0  # a transaction signed for it may still land
+
+    backdate(refund, PAST_THE_DEADLINE)
+    assert services.refundable_amount(paid) == paid.amount
+
+
+def test_the_admin_page_says_an_a2u_cancel_waits_for_its_deadline(
+    admin_client: Client, a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)
+    changelist = reverse("admin:pi_payments_payment_changelist")
+    selection = {"action": "cancel_on_pi", "_selected_action": [refund.pk]}
+    a2u.clear_calls()
+
+    page = admin_client.post(changelist, selection)
+
+    (plan,) = page.context["plans"]
+    assert plan.outcome == "refused_too_early"
+    assert "Will be refused: a transaction signed for this app-to-user payment" in (
+        page.content.decode()
+    )
+    response = admin_client.post(changelist, {**selection, "post": "yes"}, follow=True)
+    ((level, text),) = messages_of(response)
+    assert level == "error"
+    assert text.startswith(f"Payment {refund.identifier}: A transaction signed for")
+    assert text.endswith("(a2u_cancel_too_early)")
+    assert a2u.calls("cancel") == []
+    assert Payment.objects.get(pk=refund.pk).status == S.APPROVED
+
+    backdate(refund, PAST_THE_DEADLINE)
+    (plan,) = admin_client.post(changelist, selection).context["plans"]
+    assert plan.outcome == "cancel"
+    assert "unless its transaction is found on the chain" in plan.explanation
+
+
+def test_the_admin_sync_of_a_payout_cancelled_at_pi_keeps_its_transaction(
+    admin_client: Client, a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, WalletHorizon, "submit", paid)
+    (landed,) = ledger_for(a2u, refund.identifier)
+    get_client().cancel_payment(refund.identifier)
+    selection = {"action": "sync_from_pi", "_selected_action": [refund.pk]}
+
+    response = admin_client.post(reverse("admin:pi_payments_payment_changelist"), selection)
+
+    assert response.status_code == 302
+    stored = Payment.objects.get(pk=refund.pk)
+    assert (stored.status, stored.txid) == (S.CANCELLED, landed["hash"])
+    assert kinds(refund.identifier)[-2:] == ["a2u_tx_found", "synced"]
+    assert services.refundable_amount(paid) == 0
