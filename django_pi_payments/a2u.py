@@ -18,6 +18,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
 from .conf import SETTINGS_NAME, BuiltFromSettings, pi_settings
 from .dto import parse_datetime
@@ -76,9 +77,11 @@ def stellar_amount(amount: Decimal) -> str:
 
 
 class Wallet:
-    """The app wallet: the key pair of ``WALLET_PRIVATE_SEED``. Neither ``repr`` nor any error
-    shows the seed."""
+    """The app wallet: the key pair of ``WALLET_PRIVATE_SEED``. Neither ``repr``, nor any error,
+    nor a traceback shows the seed: the methods that hold it hide every variable of their frames
+    and of stellar-sdk's beneath them (``sensitive_variables``)."""
 
+    @sensitive_variables()
     def __init__(self, seed: str) -> None:
         sdk = _stellar_sdk()
         try:
@@ -92,6 +95,7 @@ class Wallet:
         self._keypair = keypair
 
     @classmethod
+    @sensitive_variables("seed")
     def from_settings(cls) -> Wallet:
         """The wallet of ``PI_PAYMENTS["WALLET_PRIVATE_SEED"]``."""
         seed = pi_settings.WALLET_PRIVATE_SEED
@@ -110,6 +114,7 @@ class Wallet:
     def __repr__(self) -> str:
         return f"<Wallet {self.public_key}>"
 
+    @sensitive_variables()
     def sign_payment(
         self,
         *,

@@ -12,7 +12,9 @@ authentication class and the views. It:
 3. sends :data:`~django_pi_payments.signals.pi_user_authenticated` once the transaction commits,
    whenever Pi itself confirmed the token (not for answers served from the cache).
 
-The raw token is never stored, logged or used as a cache key: only its SHA-256 digest is.
+The raw token is never stored, logged or used as a cache key: only its SHA-256 digest is. Nor is
+it shown in a traceback: the functions holding it mark it with ``sensitive_variables``, which
+Django's exception reporter filter honours (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from .client import get_client
 from .conf import pi_settings
@@ -80,6 +83,7 @@ def _refuse(code: str, message: str | Promise) -> PiAuthenticationError:
     return PiAuthenticationError(str(message), code=code)
 
 
+@sensitive_variables("access_token")
 def me_cache_key(access_token: str) -> str:
     """The cache key for a token's ``/me`` answer: ``pi_payments:me:`` + SHA-256 hex digest."""
     digest = hashlib.sha256(access_token.encode("utf-8")).hexdigest()
@@ -128,6 +132,7 @@ def _store_answer(key: str, answer: UserDTO) -> None:
         logger.warning("Pi /me cache write failed (%s).", type(exc).__name__)
 
 
+@sensitive_variables("access_token")
 def _ask_pi(access_token: str) -> UserDTO:
     try:
         return get_client().me(access_token)
@@ -142,6 +147,8 @@ def _ask_pi(access_token: str) -> UserDTO:
         raise _refuse(INVALID_TOKEN, _("Pi refused the access token.")) from None
 
 
+# Also hides the token in the frames of _check_token_format and me_cache_key called from here.
+@sensitive_variables("access_token")
 def fetch_pi_user_data(
     access_token: str, *, before_asking_pi: Callable[[], None] | None = None
 ) -> tuple[UserDTO, bool]:
@@ -297,6 +304,7 @@ def sync_pi_user(user_data: UserDTO, *, request: HttpRequest | None = None) -> P
             logger.info("Concurrent sign-in of Pi uid %s; retrying.", user_data.uid)
 
 
+@sensitive_variables("access_token")
 def verify_access_token(
     access_token: str,
     *,

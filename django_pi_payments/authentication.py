@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
@@ -54,6 +55,7 @@ class PiAccessTokenAuthentication(BaseAuthentication):
     keyword = "Bearer"
     realm = "api"
 
+    @sensitive_variables("parts", "token")
     def authenticate(self, request: Request) -> tuple[_User, PiUser] | None:
         """Verify the Bearer token of ``request``, if it carries one."""
         parts = get_authorization_header(request).split()
@@ -72,6 +74,7 @@ class PiAccessTokenAuthentication(BaseAuthentication):
             ) from None
         return self.authenticate_credentials(token, request)
 
+    @sensitive_variables("access_token")
     def authenticate_credentials(self, access_token: str, request: Request) -> tuple[_User, PiUser]:
         """Verify ``access_token``, turning refusals into DRF's 401 and an outage into 503.
 

@@ -10,7 +10,10 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.views.debug import get_default_exception_reporter_filter
+from django.views.decorators.debug import sensitive_variables
 
+from .client import is_sendable_credential
 from .conf import NETWORKS, SETTINGS_NAME, pi_settings
 from .strkey import is_valid_seed
 
@@ -24,20 +27,47 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _api_key_flaw(api_key: object) -> str | None:
+    """What keeps ``api_key`` out of an HTTP header, in words that do not repeat it."""
+    if not isinstance(api_key, str):
+        return f"is a {type(api_key).__name__}, not a string"
+    if is_sendable_credential(api_key):
+        return None
+    if api_key != api_key.strip():
+        return "starts or ends with whitespace"
+    if not api_key.isascii():
+        return "holds a non-ASCII character"
+    return "holds a space or a control character"
+
+
 @register(Tags.security, deploy=False)
+@sensitive_variables("user", "api_key", "seed")
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Check ``PI_PAYMENTS``: key present, network known, base URL safe, wallet seed well formed."""
+    """Check ``PI_PAYMENTS``: key present and sendable, network known, base URL safe, wallet seed
+    well formed. No message repeats the key or the seed."""
     messages: list[CheckMessage] = []
     user = pi_settings.user_settings
-    if not user.get("API_KEY"):
+    api_key = user.get("API_KEY")
+    flaw = _api_key_flaw(api_key) if api_key else None
+    if not api_key:
         messages.append(
             Error(
                 f'{SETTINGS_NAME}["API_KEY"] is not set.',
                 hint=f'Add your app\'s Server API Key to settings.{SETTINGS_NAME}["API_KEY"] '
                 "(from the Pi Developer Portal; read it from the environment).",
                 id="pi_payments.E001",
+            )
+        )
+    elif flaw:
+        messages.append(
+            Error(
+                f'{SETTINGS_NAME}["API_KEY"] {flaw}: it cannot be sent in an HTTP header.',
+                hint="Copy the Server API Key again from the Pi Developer Portal: it is visible "
+                "ASCII characters only. A key read from a file or an environment file often "
+                "keeps the line break that ends it: strip it.",
+                id="pi_payments.E005",
             )
         )
     network = user.get("NETWORK", pi_settings.NETWORK)
@@ -73,6 +103,41 @@ def check_settings(
             )
         )
     return messages
+
+
+# A stand-in for the secrets, cleansed by the exception reporter filter: never the real ones.
+_PROBE = "pi-payments-reporter-filter-probe"
+FILTER = "django_pi_payments.debug.PiExceptionReporterFilter"
+
+
+@register(Tags.security)
+def check_exception_reporter_filter(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Warn when error reports (the DEBUG page, ``mail_admins``) would show a secret in clear.
+
+    Asks the active ``DEFAULT_EXCEPTION_REPORTER_FILTER`` to cleanse a probe value in the place of
+    the wallet seed (when one is configured) and of the ``Authorization`` request header (which
+    carries access tokens); Django's own filter shows the seed, whose name it does not know.
+    """
+    reporter_filter = get_default_exception_reporter_filter()
+    shown = []
+    if pi_settings.user_settings.get("WALLET_PRIVATE_SEED"):
+        cleansed = reporter_filter.cleanse_setting(SETTINGS_NAME, {"WALLET_PRIVATE_SEED": _PROBE})
+        if _PROBE in repr(cleansed):
+            shown.append(f'settings.{SETTINGS_NAME}["WALLET_PRIVATE_SEED"]')
+    if _PROBE in repr(reporter_filter.cleanse_setting("HTTP_AUTHORIZATION", _PROBE)):
+        shown.append("the Authorization request header (access tokens)")
+    if not shown:
+        return []
+    return [
+        Warning(
+            f"Error reports would show {' and '.join(shown)} in clear.",
+            hint=f'Set settings.DEFAULT_EXCEPTION_REPORTER_FILTER = "{FILTER}" (or a filter '
+            "that hides them).",
+            id="pi_payments.W003",
+        )
+    ]
 
 
 BACKEND = "django_pi_payments.backends.PiAccessTokenBackend"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
 from decimal import Decimal
 from typing import Any
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
-from .conf import BuiltFromSettings, pi_settings, redact
+from .conf import SETTINGS_NAME, BuiltFromSettings, pi_settings, redact
 from .dto import PaymentDTO, UserDTO
 from .exceptions import (
     STATE_ERROR_CODES,
@@ -23,11 +25,46 @@ from .exceptions import (
 )
 from .http import Response, Transport
 
+logger = logging.getLogger("django_pi_payments.client")
+
+# What an Authorization credential may hold: visible ASCII. http.client refuses a line break or a
+# character outside latin-1 with an error that repeats the whole header, credential included.
+_SENDABLE_CREDENTIAL = re.compile(r"[\x21-\x7e]*")
+
 STATUS_ERRORS: dict[int, type[PiAPIError]] = {
     401: PiUnauthorized,
     403: PiForbidden,
     404: PiNotFound,
 }
+
+
+def is_sendable_credential(value: str) -> bool:
+    """Whether ``value`` can go in an ``Authorization`` header: visible ASCII only (or empty)."""
+    return _SENDABLE_CREDENTIAL.fullmatch(value) is not None
+
+
+class InvalidAPIKey(PiUnavailable):
+    """The API key holds a character an HTTP header cannot carry; nothing was sent to Pi.
+
+    A misconfiguration, not a Pi outage, and reported as such by its message and by
+    ``manage.py check`` (``pi_payments.E005``). It is a :class:`PiUnavailable` with
+    ``request_sent=False`` because that is how every caller must treat it: the request provably
+    never left, so no state at Pi is in doubt, and the endpoints answer 503 (the site cannot
+    reach Pi until its operator fixes the key; the browser may retry), the admin reports the
+    failure and ``pi_reconcile`` retries later. A 502 would blame Pi, and a 500 would be an
+    unhandled error whose traceback carried the key.
+
+    Neither the message nor any attribute holds the key.
+    """
+
+    message = (
+        f'The Pi API key ({SETTINGS_NAME}["API_KEY"]) cannot be sent in an HTTP header (a space, '
+        "a line break or a non-ASCII character): nothing was sent to Pi. Run manage.py check "
+        "(pi_payments.E005)."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(self.message, request_sent=False)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -76,8 +113,13 @@ class PiClient:
     Reuse one instance: it keeps one HTTP session, so successive calls share one connection. It is
     safe to share between threads. :func:`get_client` returns the instance configured from
     ``PI_PAYMENTS``.
+
+    A key that an HTTP header cannot carry is reported here, as an error log line naming the
+    setting (never the key), and fails every call with :class:`InvalidAPIKey`: callers already
+    handle the errors of calls, while an exception from here would escape them.
     """
 
+    @sensitive_variables("api_key")
     def __init__(
         self,
         api_key: str,
@@ -89,6 +131,9 @@ class PiClient:
         session: requests.Session | None = None,
     ) -> None:
         self._api_key = api_key
+        self._key_header = f"Key {api_key}" if is_sendable_credential(api_key) else None
+        if self._key_header is None:
+            logger.error(InvalidAPIKey.message)
         self.transport = Transport(
             base_url.rstrip("/") + "/v2",
             timeout=timeout,
@@ -114,12 +159,15 @@ class PiClient:
         """Close the client's connections."""
         self.transport.close()
 
+    @sensitive_variables("bearer", "headers", "authorization")
     def _call(self, method: str, path: str, *, json: Any = None, bearer: str | None = None) -> Any:
-        headers = (
-            {"Authorization": f"Bearer {bearer}"}
-            if bearer is not None
-            else {"Authorization": f"Key {self._api_key}"}
-        )
+        if bearer is not None:
+            authorization = f"Bearer {bearer}"
+        elif self._key_header is not None:
+            authorization = self._key_header
+        else:
+            raise InvalidAPIKey()
+        headers = {"Authorization": authorization}
         if method == "POST":
             headers["Content-Type"] = "application/json"
             json = {} if json is None else json
@@ -134,8 +182,16 @@ class PiClient:
         except ValueError:
             raise PiUnavailable("Pi API answered with an unreadable payment") from None
 
+    @sensitive_variables("access_token")
     def me(self, access_token: str) -> UserDTO:
-        """Verify a user's access token: ``GET /v2/me``."""
+        """Verify a user's access token: ``GET /v2/me``.
+
+        A token an HTTP header cannot carry (spaces, line breaks, non-ASCII characters) is refused
+        as Pi refuses a malformed one, with :class:`PiUnauthorized` (``invalid_token``), without
+        being sent.
+        """
+        if not access_token or not is_sendable_credential(access_token):
+            raise PiUnauthorized(401, "invalid_token", "The access token is malformed.")
         data = self._call("GET", "/me", bearer=access_token)
         try:
             return UserDTO.from_json(data)

@@ -14,7 +14,9 @@ instructions a call, against 0.7 million), and a transport's calls need none of 
 one host, JSON or form bodies, no redirects, no cookies, no auth hooks.
 
 Log lines name the method, the path and the status; never a header, so neither the API key nor an
-access token can reach a log.
+access token can reach a log. Nor can they reach an error: a header value that http.client refuses
+becomes a :class:`PiUnavailable` naming no header, and tracebacks show none of the local variables
+of :meth:`Transport.request` or of the HTTP library beneath it (``sensitive_variables``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool
 from urllib3 import Timeout as PoolTimeout
@@ -127,6 +130,9 @@ class Transport:
         self._sleep_before_retry(attempt)
         return True
 
+    # Every variable, of this frame and of the urllib3 and http.client frames beneath it: they
+    # hold the Authorization header under many names.
+    @sensitive_variables()
     def request(
         self,
         method: str,
@@ -139,7 +145,9 @@ class Transport:
         """Send one request, retrying as the module docstring says; return any HTTP answer.
 
         ``json`` is sent as a JSON body, ``data`` as a form. Raises :class:`PiUnavailable` when no
-        answer could be had, or when a retryable status persisted on a GET after every retry.
+        answer could be had, or when a retryable status persisted on a GET after every retry,
+        or when http.client refused to send a header value (a line break, a character outside
+        latin-1); that error names no header.
         """
         sent = {**self.session.headers, **(headers or {})}
         body: bytes | None = None
@@ -154,6 +162,7 @@ class Transport:
         while True:
             pool, prefix = self._pool()
             started = time.monotonic()
+            unsendable = False
             try:
                 raw = pool.urlopen(
                     method,
@@ -187,6 +196,12 @@ class Transport:
                 raise failure from None
             except HTTPError as exc:
                 raise PiUnavailable(f"{method} {path} failed: {type(exc).__name__}") from None
+            except (ValueError, UnicodeError):
+                # http.client's message repeats the refused header value: raised from outside
+                # this block, the new error does not even keep it as its __context__.
+                unsendable = True
+            if unsendable:
+                raise PiUnavailable(f"{method} {path} failed: a header value is not valid in HTTP")
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.debug("%s %s -> %s in %.0f ms", method, path, raw.status, elapsed_ms)
             if (

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from django.core import checks
+from django.views.debug import SafeExceptionReporterFilter
 from stellar_sdk import Keypair
+
+from .reporting import DJANGO_FILTER, PI_FILTER, reporter_filter
 
 GOOD = {"API_KEY": "k" * 64, "API_BASE_URL": "https://api.minepi.com", "NETWORK": "Pi Testnet"}
 
@@ -48,6 +54,31 @@ def test_plain_http_or_loopback_base_url_without_debug(settings, url):
 
 def test_sandbox_url_is_fine_with_debug(settings):
     assert ids(settings, debug=True, API_BASE_URL="http://127.0.0.1:8765") == {}
+
+
+@pytest.mark.parametrize(
+    ("api_key", "flaw"),
+    [
+        ("k3yReadFromAFile0123456789\n", "ends with whitespace"),
+        (" k3yWithALeadingSpace0123456789", "starts or ends with whitespace"),
+        ("k3y with 0123456789", "a space or a control character"),
+        ("k3y\tTab0123456789", "a space or a control character"),
+        ("k3y\u2013dash0123456789", "non-ASCII"),
+        ("k3y\u00e9latin0123456789", "non-ASCII"),
+    ],
+)
+def test_api_key_that_cannot_be_sent(settings, api_key, flaw):
+    found = ids(settings, API_KEY=api_key)
+    assert set(found) == {"pi_payments.E005"}
+    assert 'PI_PAYMENTS["API_KEY"]' in found["pi_payments.E005"]
+    assert flaw in found["pi_payments.E005"]
+    assert api_key.strip() not in found["pi_payments.E005"]
+
+
+def test_api_key_that_is_not_a_string(settings):
+    found = ids(settings, API_KEY=b"k" * 64)
+    assert set(found) == {"pi_payments.E005"}
+    assert "bytes" in found["pi_payments.E005"]
 
 
 @pytest.mark.parametrize(
@@ -109,3 +140,66 @@ def test_cache_warning_only_with_deploy(settings):
     settings.DEBUG = False
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert not [m for m in checks.run_checks() if m.id == "pi_payments.W002"]
+
+
+def reporter_warnings() -> list[str]:
+    messages = checks.run_checks(tags=[checks.Tags.security])
+    return [f"{m.msg} {m.hint}" for m in messages if m.id == "pi_payments.W003"]
+
+
+def test_seed_shown_by_django_s_filter_warns(settings):
+    seed = Keypair.random().secret
+    settings.PI_PAYMENTS = {**GOOD, "WALLET_PRIVATE_SEED": seed}
+    with reporter_filter(DJANGO_FILTER):
+        found = reporter_warnings()
+    assert len(found) == 1
+    assert "WALLET_PRIVATE_SEED" in found[0]
+    assert PI_FILTER in found[0]
+    assert seed not in found[0]
+
+
+def test_seed_hidden_by_the_app_s_filter_does_not_warn(settings):
+    settings.PI_PAYMENTS = {**GOOD, "WALLET_PRIVATE_SEED": Keypair.random().secret}
+    with reporter_filter(PI_FILTER):
+        assert reporter_warnings() == []
+
+
+def test_no_seed_no_warning_with_django_s_filter(settings):
+    settings.PI_PAYMENTS = GOOD
+    with reporter_filter(DJANGO_FILTER):
+        assert reporter_warnings() == []
+
+
+class ShowsAuthorization(SafeExceptionReporterFilter):
+    """A site's filter that hides fewer names than Django's."""
+
+    hidden_settings = re.compile("SECRET")
+
+
+class Recording(SafeExceptionReporterFilter):
+    """Django's filter, keeping every value it is asked to cleanse."""
+
+    seen: list[Any] = []
+
+    def cleanse_setting(self, key: Any, value: Any) -> Any:
+        Recording.seen.append(value)
+        return super().cleanse_setting(key, value)
+
+
+def test_authorization_header_shown_warns(settings):
+    settings.PI_PAYMENTS = GOOD
+    with reporter_filter(f"{__name__}.ShowsAuthorization"):
+        found = reporter_warnings()
+    assert len(found) == 1
+    assert "Authorization" in found[0]
+    assert "WALLET_PRIVATE_SEED" not in found[0]
+
+
+def test_the_check_never_hands_the_real_seed_to_the_filter(settings):
+    seed = Keypair.random().secret
+    settings.PI_PAYMENTS = {**GOOD, "WALLET_PRIVATE_SEED": seed}
+    Recording.seen.clear()
+    with reporter_filter(f"{__name__}.Recording"):
+        assert len(reporter_warnings()) == 1
+    assert Recording.seen
+    assert seed not in repr(Recording.seen)

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -46,6 +47,7 @@ class BodyAccessTokenAuthentication(BaseAuthentication):
     not also asked for a CSRF token; without a body token the next class decides.
     """
 
+    @sensitive_variables("data", "token")
     def authenticate(self, request: Request) -> tuple[Any, PiUser] | None:
         """``(user, pi_user)`` for a valid body token, ``None`` when there is none."""
         data = request.data

@@ -139,6 +139,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Error pages and error emails hide the Pi secrets too (access tokens, the key, a wallet seed).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "django_pi_payments.debug.PiExceptionReporterFilter"
+
 # Payment transitions on the console: watch the callbacks arrive.
 LOGGING = {
     "version": 1,
