@@ -16,6 +16,7 @@ under the refunded payment's row lock, in the transaction that creates the refun
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -39,13 +40,24 @@ from ..exceptions import (
     PiUnavailable,
     PiUnreachable,
 )
-from ..models import FINAL_STATUSES, A2ULock, Direction, EventSource, Payment, PaymentStatus
+from ..models import (
+    FINAL_STATUSES,
+    A2ULock,
+    Direction,
+    EventSource,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+)
 from .a2u_resume import CLOCK_MARGIN, A2UError, resume_a2u, store, wallet
 from .core import atomic, db_alias, lock, record_event
 from .refunds import check_refund
 
 S = PaymentStatus
 A2U_LOCK = "a2u"
+# The events that tie a stored payment to a send of this app. An adopted payment with neither was
+# created at Pi by an attempt whose answer was lost (or by another program).
+CLAIMED = ("a2u_created", "a2u_taken_over")
 # Creation attempts: the first, then one after each in-flight payment finished first.
 MAX_CREATE_ATTEMPTS = 3
 
@@ -55,6 +67,13 @@ class RecipientNotFound(A2UError):
 
     status_code = 404
     default_code = "user_not_found"
+
+
+class A2UCreationUnknown(A2UError):
+    """Pi may have created the payment: its answer was lost and its incomplete list unreadable."""
+
+    status_code = 503
+    default_code = "a2u_creation_unknown"
 
 
 class A2UBusy(A2UError):
@@ -144,8 +163,15 @@ def send_payment(
     it, checked as :func:`refund` checks it. Raises, with nothing created, :class:`InvalidRequest`
     (amount), :class:`A2UError` (wallet not configured), :class:`RecipientNotFound`,
     :class:`A2UBusy`, :class:`~.refunds.RefundRefused`, :class:`PiRefused` or
-    :class:`PiUnreachable`. Once the payment is created, any failure raises :class:`A2UError`
-    with ``payment`` set: ``pi_reconcile`` finishes that payment, never paying it twice.
+    :class:`PiUnreachable`. Raises :class:`A2UCreationUnknown` when Pi may have created the
+    payment but could not say so. Once the payment is created, any failure raises
+    :class:`A2UError` with ``payment`` set: ``pi_reconcile`` finishes that payment, never paying
+    it twice.
+
+    A payment that Pi created for an earlier call with the same ``uid``, ``amount``, ``memo``
+    and ``metadata`` whose answer was lost (or whose process died before storing it) is taken
+    over, not created again: whether it is still in flight at Pi or was adopted and paid by
+    ``pi_reconcile`` within ``A2U_RESUME_TIMEOUT``.
     """
     request = PayoutRequest(uid, checked_amount(amount), memo, dict(metadata or {}), refund_of)
     return _send(request, source)
@@ -202,11 +228,12 @@ class Blocking:
     dto: PaymentDTO | None = None
 
 
-def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO]:
+def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO | None]:
     """Under the A2U lock: finish the payment in flight, if any, then create and store ours.
 
     Holding the lock while finishing the other payment queues concurrent sends one behind the
     other. Errors are raised after the commit, so that the other payment's progress is kept.
+    A payment Pi created for a lost earlier attempt of this request is taken over instead.
     """
     failure: PaymentError = A2UBusy(
         _("Another app-to-user payment is in flight; pi_reconcile will finish it. Try again later.")
@@ -216,12 +243,23 @@ def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO]:
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             try:
                 prepared = _prepared(request)
+                lost = _lost_attempt(prepared)
+                if lost is not None:
+                    return _take_over(lost, prepared, source), None
                 created = _in_flight() or _create_at_pi(prepared)
             except PaymentError as exc:
                 failure = exc
                 break
             if not isinstance(created, Blocking):
                 return _store_new(created, prepared, source), created
+            if (
+                created.dto is not None
+                and _matches(created.dto, prepared)
+                and not _claimed(created.identifier)
+            ):
+                # Pi created it for an earlier attempt of this request: it is this payment.
+                orphan = store(created.dto, source, kind="a2u_adopted")
+                return _take_over(orphan, prepared, source), created.dto
             try:
                 blocking = resume_a2u(created.identifier, source=source, dto=created.dto)
             except PaymentError as exc:
@@ -253,6 +291,12 @@ def _in_flight() -> Blocking | None:
 
 def _store_new(dto: PaymentDTO, request: PayoutRequest, source: str) -> Payment:
     payment = store(dto, source, kind="a2u_created", refund_of=request.refund_of)
+    _note_refund(payment, request, source)
+    return payment
+
+
+def _note_refund(payment: Payment, request: PayoutRequest, source: str) -> None:
+    """Audit on the refunded payment that ``payment`` refunds it (when it is a refund)."""
     if request.refund_of is not None:
         status = request.refund_of.status
         record_event(
@@ -261,8 +305,60 @@ def _store_new(dto: PaymentDTO, request: PayoutRequest, source: str) -> Payment:
             source,
             from_status=status,
             to_status=status,
-            detail={"refund": dto.identifier, "amount": str(dto.amount)},
+            detail={"refund": payment.identifier, "amount": str(payment.amount)},
         )
+
+
+def _matches(dto: PaymentDTO, request: PayoutRequest) -> bool:
+    """Whether Pi's app-to-user payment ``dto`` is what ``request`` asks for."""
+    return dto.direction == APP_TO_USER and (dto.user_uid, dto.amount, dto.memo, dto.metadata) == (
+        request.uid,
+        request.amount,
+        request.memo,
+        request.metadata,
+    )
+
+
+def _claimed(identifier: str) -> bool:
+    """Whether a send of this app created or took over the stored payment ``identifier``."""
+    events = PaymentEvent.objects.using(db_alias())
+    return events.filter(payment__identifier=identifier, kind__in=CLAIMED).exists()
+
+
+def _lost_attempt(request: PayoutRequest) -> Payment | None:
+    """The adopted payment Pi created for a lost earlier attempt of ``request``, locked.
+
+    Adopted (by ``pi_reconcile`` or another send), claimed by no send, matching the request, not
+    cancelled unpaid, and stored within ``A2U_RESUME_TIMEOUT`` (+ margin): an older one is
+    another payout's.
+    """
+    assert request.amount is not None  # set by the caller, or by _prepared for a refund
+    cutoff = timezone.now() - timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT) - CLOCK_MARGIN
+    candidates = (
+        Payment.objects.using(db_alias())
+        .filter(
+            direction=Direction.APP_TO_USER,
+            user_uid=request.uid,
+            amount=request.amount,
+            memo=request.memo,
+            created_at__gt=cutoff,
+            events__kind="a2u_adopted",
+        )
+        .exclude(status__in=(S.CANCELLED, S.USER_CANCELLED), txid__isnull=True)
+        .exclude(events__kind__in=CLAIMED)
+        .order_by("created_at")
+    )
+    for candidate in candidates:
+        if candidate.metadata == request.metadata:
+            return lock(candidate.identifier)
+    return None
+
+
+def _take_over(payment: Payment, request: PayoutRequest, source: str) -> Payment:
+    """Make the locked adopted ``payment`` the one of ``request`` (audited once)."""
+    status = payment.status
+    record_event(payment, "a2u_taken_over", source, from_status=status, to_status=status)
+    _note_refund(payment, request, source)
     return payment
 
 
@@ -301,16 +397,19 @@ def _create_at_pi(request: PayoutRequest) -> PaymentDTO | Blocking:
 
 
 def _find_created(request: PayoutRequest) -> PaymentDTO | None:
+    """The payment the request created at Pi, from Pi's incomplete list; ``None``: none.
+
+    Raises :class:`A2UCreationUnknown` when the list cannot be read either.
+    """
     try:
         incomplete = get_client().incomplete_server_payments()
     except PiError:
-        return None
-    for dto in incomplete:
-        if dto.direction == APP_TO_USER and (dto.user_uid, dto.amount, dto.memo, dto.metadata) == (
-            request.uid,
-            request.amount,
-            request.memo,
-            request.metadata,
-        ):
-            return dto
-    return None
+        raise A2UCreationUnknown(
+            _(
+                "Pi Network may have created the payment, but did not answer and its list of "
+                "payments in flight could not be read. Send it again with the same uid, amount, "
+                "memo and metadata within A2U_RESUME_TIMEOUT: a payment Pi did create is then "
+                "taken over and paid once, not created again."
+            )
+        ) from None
+    return next((dto for dto in incomplete if _matches(dto, request)), None)

@@ -6,14 +6,16 @@ are the sandbox's injected faults, never mocks.
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from stellar_sdk import Keypair
 
 from django_pi_payments import services
-from django_pi_payments.client import get_client
+from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.exceptions import InvalidRequest
 from django_pi_payments.models import A2ULock, Payment, PaymentStatus
 from django_pi_payments.testing import SandboxHandle
@@ -264,3 +266,71 @@ def test_a_lost_answer_to_the_creation_is_found_in_pi_incomplete_list(
     assert payment.status == S.COMPLETED
     assert len(a2u.payments()) == 1
     assert len(a2u.ledger()) == 1
+
+
+def test_a_lost_creation_during_a_pi_outage_then_a_retry_pays_once(
+    a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
+) -> None:
+    a2u.add_fault("create_payment", after="respond")  # Pi creates it; the answer is lost
+    a2u.add_fault("incomplete_server_payments", status=503, count=None)  # nor can it be read
+
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1.25", "prize", {"k": "v"})
+
+    assert failure.value.code == "a2u_creation_unknown"
+    assert failure.value.payment is None
+    assert "may have created" in failure.value.detail
+    assert not Payment.objects.exists()
+    a2u.clear_faults()
+
+    payment = services.send_payment(pioneer, "1.25", "prize", {"k": "v"})  # the caller retries
+
+    assert payment.status == S.COMPLETED
+    assert [p["identifier"] for p in a2u.payments()] == [payment.identifier]
+    # the lost answer, then ongoing_payment_found with it: never a second creation
+    assert [call["status"] for call in a2u.calls("create_payment")] == [None, 400]
+    assert len(a2u.ledger()) == 1
+    assert kinds(payment.identifier) == [
+        "a2u_adopted",
+        "a2u_taken_over",
+        "a2u_submitted",
+        "completed",
+    ]
+    assert signal_log.received == [("completed", payment.identifier)]
+
+
+def test_a_crash_between_creation_and_storing_then_a_retry_pays_once(
+    a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .conftest import Crash
+
+    crash_after(monkeypatch, PiClient, "create_payment")
+    with pytest.raises(Crash):
+        services.send_payment(pioneer, "2", "prize", {"n": 1})
+    assert not Payment.objects.exists() and len(a2u.payments()) == 1
+
+    payment = services.send_payment(pioneer, "2", "prize", {"n": 1})
+
+    assert payment.status == S.COMPLETED
+    assert len(a2u.payments()) == 1 and len(a2u.ledger()) == 1
+
+
+def test_a_retry_after_pi_reconcile_paid_the_lost_creation_is_not_paid_again(
+    a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    from .conftest import Crash
+
+    crash_after(monkeypatch, PiClient, "create_payment")
+    with pytest.raises(Crash):
+        services.send_payment(pioneer, "2", "prize", {"n": 1})
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())
+    (orphan,) = Payment.objects.all()
+    assert orphan.status == S.COMPLETED and len(a2u.ledger()) == 1
+
+    payment = services.send_payment(pioneer, "2", "prize", {"n": 1})
+
+    assert payment == orphan and payment.status == S.COMPLETED
+    assert len(a2u.payments()) == 1 and len(a2u.ledger()) == 1
+    assert signal_log.received == [("completed", orphan.identifier)]
+    other = services.send_payment(pioneer, "2", "prize", {"n": 1})  # a new send is a new payout
+    assert other != orphan and len(a2u.ledger()) == 2
