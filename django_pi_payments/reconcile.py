@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -160,7 +160,19 @@ def _claim(identifier: str) -> tuple[bool, Payment | None]:
 
 
 def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcome:
-    """Reconcile one payment inside its own transaction; errors become the outcome's ``error``."""
+    """Reconcile one payment inside its own transaction; errors become the outcome's ``error``.
+
+    A database error (e.g. SQLite's lock timeout) fails this payment only; its transaction is
+    rolled back and the next run retries it.
+    """
+    try:
+        return _process(identifier, dto, options)
+    except DatabaseError as exc:
+        logger.warning("pi_reconcile: payment %s: database error: %s", identifier, exc)
+        return Outcome(identifier, "failed", error=f"database_error: {exc}")
+
+
+def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcome:
     with atomic():
         claimed, local = _claim(identifier)
         if not claimed:
@@ -189,8 +201,8 @@ def candidates(options: Options) -> Iterator[tuple[str, PaymentDTO | None]]:
     """Pi's incomplete payments (with their DTO), then local stuck ones, each once.
 
     Both lists are read before the first payment is handed out (the local one as identifiers
-    only), so no worker writes while this reads: SQLite's shared-cache test database refuses a
-    read that meets a write instead of waiting.
+    only), so no worker waits for this read to end: on SQLite a read that stays open holds off
+    every write.
     """
     incomplete = get_client().incomplete_server_payments()
     cutoff = timezone.now() - options.older_than

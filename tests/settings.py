@@ -2,8 +2,8 @@
 
 The database is chosen by the ``DATABASE_URL`` environment variable:
 
-* unset (or empty): SQLite; the test database is in memory, the default database file lives in
-  the system temp dir and is never written by the tests themselves;
+* unset (or empty): SQLite; the test database is a file of its own per test run, in the system
+  temp dir (removed at the end), as is the default database file, which the tests never write;
 * ``postgres://user:pass@host:port/name`` (or ``postgresql://``): PostgreSQL through psycopg 3,
   as exported by ``scripts/with-postgres.sh``.
 
@@ -74,7 +74,13 @@ def database_from_url(url: str | None) -> dict[str, Any]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.path.join(tempfile.gettempdir(), "django_pi_payments_tests.sqlite3"),
-            # The test database itself is in memory (Django's default for SQLite).
+            # The test database is a file, as a site's is, not Django's shared in-memory default:
+            # there SQLite refuses a lock at once instead of waiting for it (one per test run).
+            "TEST": {
+                "NAME": os.path.join(
+                    tempfile.gettempdir(), f"django_pi_payments_test_{os.getpid()}.sqlite3"
+                )
+            },
         }
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -113,9 +114,17 @@ def lock(identifier: str, *, skip_locked: bool = False) -> Payment | None:
     With ``skip_locked`` (databases with ``SKIP LOCKED`` only), ``None`` also when another
     transaction holds the lock. Must run inside :func:`atomic`. The row is read with the
     database's and the fields' converters, as the ORM reads it, into :meth:`Payment.from_db`.
+
+    A database without ``SELECT … FOR UPDATE`` (SQLite) has one write lock for all of it, and two
+    transactions that each read, then write, fail with "database is locked" when they overlap.
+    There a write comes first (one that changes nothing), so the transaction waits for the write
+    lock, as long as the database's ``timeout``; it must then be the transaction's first statement.
     """
     alias = db_alias()
     connection = connections[alias]
+    if not connection.features.has_select_for_update:
+        payments = Payment.objects.using(alias).filter(identifier=identifier)
+        payments.update(identifier=F("identifier"))
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(alias, connection.vendor, skip_locked), [identifier])
         row = cursor.fetchone()

@@ -1,0 +1,46 @@
+"""``pi_reconcile`` workers on a SQLite database file: they take turns instead of failing.
+
+SQLite has one write lock for the whole database and no ``SELECT … FOR UPDATE``. Two transactions
+that each read and then write fail with "database is locked" when they overlap; the payment lock
+takes the write lock first, which SQLite waits for. The test suite's own SQLite database is shared
+in memory, where SQLite never waits, so the run happens in a child process on a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("sqlite_workers.py")
+
+
+def test_two_workers_complete_overlapping_payments_on_sqlite(flow, pi_sandbox, tmp_path):
+    paid = [flow.paid(), flow.for_new_shopper("second").paid()]
+    # Each completion holds its transaction across a slow Pi call: the two overlap.
+    pi_sandbox.set_config(latency_ms=300)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+        "PI_SANDBOX_URL": pi_sandbox.url,
+        "PI_SANDBOX_API_KEY": pi_sandbox.api_key,
+    }
+    child = subprocess.run(
+        [sys.executable, str(CHILD)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stdout + child.stderr
+    outcomes = {row["identifier"]: row for row in json.loads(child.stdout)["payments"]}
+    for identifier, _txid in paid:
+        assert outcomes[identifier]["action"] == "complete", outcomes[identifier]
+        assert pi_sandbox.payment(identifier)["status"]["developer_completed"] is True
