@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 
 from .auth import PiAuthenticationError, verify_access_token
 
@@ -24,6 +25,7 @@ class PiAccessTokenBackend(ModelBackend):
     so inactive users are refused as there.
     """
 
+    @sensitive_variables("pi_access_token", "password", "kwargs")
     def authenticate(
         self,
         request: HttpRequest | None,

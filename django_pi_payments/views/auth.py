@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.contrib.auth import login
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
@@ -55,6 +56,7 @@ class AuthView(PiPaymentsAPIView):
         """Answer a refused token with 401 and a Bearer challenge (DRF would send 403)."""
         return PiAccessTokenAuthentication().authenticate_header(request)
 
+    @sensitive_variables("serializer")
     def post(self, request: Request) -> Response:
         """Verify ``accessToken`` and log its user in."""
         serializer = AccessTokenSerializer(data=request.data)

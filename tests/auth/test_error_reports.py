@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth import authenticate
 from django.views.debug import ExceptionReporter
 from rest_framework.test import APIClient
 
 from django_pi_payments.models import PaymentEvent
 
-from ..reporting import PI_FILTER, reporter_filter
+from ..reporting import PI_FILTER, reporter, reporter_filter
 from .conftest import AUTH_URL, ME_URL
 
 APPROVE_URL = "/pi_payment/approve"
@@ -69,15 +70,23 @@ def test_body_token_is_not_in_the_report(crashing_sign_in, pi_sandbox, pioneer):
     assert token not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AuthView.post (views/auth.py) holds the token in its serializer, shown in the "
-    "frame's variables; it needs sensitive_variables too",
-)
 def test_sign_in_token_is_not_in_the_report(crashing_sign_in, pioneer):
     _user, token = pioneer
     response = crashing_sign_in.post(AUTH_URL, {"accessToken": token}, format="json")
-    assert token not in report_of(response)
+    text = report_of(response)
+    assert "in post" in text
+    assert token not in text
+
+
+def test_backend_token_is_not_in_the_report(pi_config, pioneer):
+    _user, token = pioneer
+    pi_config(USER_MAPPER=crashing_mapper)
+    with reporter_filter(PI_FILTER), pytest.raises(MapperCrashed) as raised:
+        authenticate(None, pi_access_token=token)
+    report = reporter(raised.value)
+    text = report.get_traceback_text() + report.get_traceback_html()
+    assert "in authenticate" in text
+    assert token not in text
 
 
 @pytest.mark.parametrize("api_key", ["k3yReadFromAFile0123456789\n", "k3y\u2013dash0123456789"])
