@@ -32,7 +32,7 @@ from ..exceptions import (
     VerificationFailed,
 )
 from ..models import Direction, EventSource, Payment, PaymentStatus
-from ..services.a2u_resume import cancel_deadline, sync_a2u
+from ..services.a2u_resume import cancel_deadline
 
 CONFIRMATION_TEMPLATE = "admin/pi_payments/cancel_confirmation.html"
 
@@ -225,13 +225,11 @@ def cancel_confirmation(
 def sync_from_pi(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
 ) -> None:
-    """Adopt Pi's current state for each selected payment through :func:`services.sync`
-    (:func:`~django_pi_payments.services.a2u_resume.sync_a2u` for an app-to-user payment)."""
+    """Adopt Pi's current state for each selected payment through :func:`services.sync`."""
     for payment in queryset.select_related("pi_user"):
         before = payment.status
-        sync = sync_a2u if payment.direction == Direction.APP_TO_USER else services.sync
         try:
-            synced = sync(payment.identifier, source=EventSource.ADMIN)
+            synced = services.sync(payment.identifier, source=EventSource.ADMIN)
         except PaymentError as error:
             report_error(modeladmin, request, payment, error, SYNC)
             continue

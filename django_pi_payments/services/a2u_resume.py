@@ -139,7 +139,7 @@ def resume_a2u(identifier: str, *, source: str, dto: PaymentDTO | None = None) -
     dto = dto or fetch(identifier)
     if dto.direction != APP_TO_USER:
         raise InvalidRequest(_("Not an app-to-user payment."))
-    payment = _settle_from_pi(dto, source)
+    payment = settle_from_pi(dto, source)
     if not payment.is_final and not payment.txid:
         payment = _pay(identifier, source)
     if not payment.is_final and payment.txid:
@@ -147,19 +147,12 @@ def resume_a2u(identifier: str, *, source: str, dto: PaymentDTO | None = None) -
     return payment
 
 
-def sync_a2u(identifier: str, *, source: str) -> Payment:
-    """Adopt Pi's truth for an app-to-user payment, paying nothing (as ``services.sync``).
+def settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
+    """Adopt Pi's truth for an app-to-user payment, paying nothing (``services.sync`` of one).
 
     A cancel at Pi is adopted only after looking on the chain, so that the payment keeps the
     transaction that paid it.
     """
-    dto = fetch(identifier)
-    if dto.direction != APP_TO_USER:
-        raise InvalidRequest(_("Not an app-to-user payment."))
-    return _settle_from_pi(dto, source)
-
-
-def _settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
     failure: Exception | None = None
     with atomic():
         payment = store(dto, source, kind="a2u_adopted")

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from ..auth import require_scope
 from ..client import get_client
 from ..conf import pi_settings
-from ..dto import USER_TO_APP, PaymentDTO
+from ..dto import APP_TO_USER, USER_TO_APP, PaymentDTO
 from ..exceptions import (
     HorizonError,
     IllegalTransition,
@@ -344,8 +344,16 @@ def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
 def sync(
     identifier: str, *, source: str = EventSource.API, dto: PaymentDTO | None = None
 ) -> Payment:
-    """Adopt Pi's truth for the payment, creating the local row when it is new."""
+    """Adopt Pi's truth for the payment, creating the local row when it is new.
+
+    An app-to-user payment goes to :func:`~.a2u_resume.settle_from_pi`, which looks on the chain
+    before adopting a cancel: Pi accepts one while the app's transaction is on the chain.
+    """
     dto = dto or fetch(identifier)
+    if dto.direction == APP_TO_USER:
+        from .a2u_resume import settle_from_pi  # a2u_resume builds on this module
+
+        return settle_from_pi(dto, source)
     with atomic():
         payment = lock_and_adopt(dto, source=source)
     return payment
@@ -354,8 +362,11 @@ def sync(
 def record_frontend_error(
     identifier: str, error: str, *, source: str = EventSource.CALLBACK
 ) -> Payment:
-    """Audit an error the frontend reported for the payment, then sync it from Pi."""
+    """Audit an error the frontend reported for the payment, and sync it from Pi."""
     dto = fetch(identifier)
+    to_user = dto.direction == APP_TO_USER
+    if to_user:
+        sync(identifier, source=source, dto=dto)  # stored and synced as a payout is
     with atomic():
         payment, _created = lock_or_create(dto)
         record_event(
@@ -366,7 +377,8 @@ def record_frontend_error(
             to_status=payment.status,
             detail={"error": error[:500]},
         )
-        adopt(payment, dto, source=source)
+        if not to_user:
+            adopt(payment, dto, source=source)
     return payment
 
 

@@ -7,10 +7,12 @@ first, and waits until no transaction signed for the payment can land any more.
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -172,4 +174,25 @@ def test_the_admin_sync_of_a_payout_cancelled_at_pi_keeps_its_transaction(
     stored = Payment.objects.get(pk=refund.pk)
     assert (stored.status, stored.txid) == (S.CANCELLED, landed["hash"])
     assert kinds(refund.identifier)[-2:] == ["a2u_tx_found", "synced"]
+    assert services.refundable_amount(paid) == 0
+
+
+@pytest.mark.parametrize("route", ["pi_reconcile", "cancel", "error", "incomplete"])
+def test_every_sync_of_a_payout_cancelled_at_pi_keeps_its_transaction(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    refund = crashed_refund(monkeypatch, WalletHorizon, "submit", paid)
+    (landed,) = ledger_for(a2u, refund.identifier)
+    get_client().cancel_payment(refund.identifier)
+
+    if route == "pi_reconcile":
+        call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())
+    else:
+        body = {"paymentId": refund.identifier, "error": "closed"}
+        answer = Client().post(f"/pi_payment/{route}", body, content_type="application/json")
+        assert answer.status_code == 200, answer.content
+
+    stored = Payment.objects.get(pk=refund.pk)
+    assert (stored.status, stored.txid) == (S.CANCELLED, landed["hash"])
+    assert "a2u_tx_found" in kinds(refund.identifier)
     assert services.refundable_amount(paid) == 0

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from django_pi_payments import services
 from django_pi_payments.client import PiClient
-from django_pi_payments.exceptions import InvalidRequest, PaymentError
+from django_pi_payments.exceptions import InvalidRequest, PaymentError, VerificationFailed
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.testing import SandboxHandle
@@ -169,7 +169,10 @@ def test_a_refund_first_stored_by_a_callback_is_still_linked_and_counted(
     with pytest.raises(Crash):
         services.refund(paid)
     (at_pi,) = [p for p in a2u.payments() if p["direction"] == "app_to_user"]
-    services.sync(at_pi["identifier"])  # an anonymous callback stores the row first, unlinked
+    # An anonymous complete callback stores the row first, unlinked (and is refused).
+    with pytest.raises(VerificationFailed):
+        services.complete(at_pi["identifier"], "0" * 64)
+    assert Payment.objects.filter(identifier=at_pi["identifier"]).exists()
     assert not paid.refunds.exists()
 
     refund = services.resume_a2u(at_pi["identifier"], source="reconcile")
