@@ -8,25 +8,16 @@ the command's JSON document is printed, and its exit status is the script's.
 
 from __future__ import annotations
 
-import os
 import sys
+
+from tests.child_process import setup_child
 
 
 def main() -> int:
     """Migrate, then reconcile with two workers."""
-    import django
-
-    django.setup()
-    from django.conf import settings
+    setup_child()
     from django.core.management import call_command
 
-    url = os.environ["PI_SANDBOX_URL"]
-    settings.PI_PAYMENTS = {
-        "API_KEY": os.environ["PI_SANDBOX_API_KEY"],
-        "API_BASE_URL": url,
-        "HORIZON_URL": f"{url}/horizon",
-        "NETWORK": "Pi Testnet",
-    }
     call_command("migrate", verbosity=0)
     try:
         call_command("pi_reconcile", "--older-than", "0", "--workers", "2", "--json")

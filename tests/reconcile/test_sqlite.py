@@ -9,12 +9,10 @@ in memory, where SQLite never waits, so the run happens in a child process on a 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..child_process import run_child
+
 CHILD = Path(__file__).with_name("sqlite_workers.py")
 
 
@@ -22,23 +20,7 @@ def test_two_workers_complete_overlapping_payments_on_sqlite(flow, pi_sandbox, t
     paid = [flow.paid(), flow.for_new_shopper("second").paid()]
     # Each completion holds its transaction across a slow Pi call: the two overlap.
     pi_sandbox.set_config(latency_ms=300)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-        "PI_SANDBOX_URL": pi_sandbox.url,
-        "PI_SANDBOX_API_KEY": pi_sandbox.api_key,
-    }
-    child = subprocess.run(
-        [sys.executable, str(CHILD)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    child = run_child(CHILD, pi_sandbox, f"sqlite:///{tmp_path / 'shop.sqlite3'}")
     assert child.returncode == 0, child.stdout + child.stderr
     outcomes = {row["identifier"]: row for row in json.loads(child.stdout)["payments"]}
     for identifier, _txid in paid:

@@ -14,26 +14,18 @@ from __future__ import annotations
 import os
 import sys
 
+from tests.child_process import setup_child
+
 
 def main() -> int:
     """Complete the payment through the callback and die between Pi and the database."""
     identifier, txid = sys.argv[1:3]
-    import django
-
-    django.setup()
-    from django.conf import settings
+    setup_child()
     from django.test import Client
 
     from django_pi_payments.client import PiClient
     from django_pi_payments.dto import PaymentDTO
 
-    url = os.environ["PI_SANDBOX_URL"]
-    settings.PI_PAYMENTS = {
-        "API_KEY": os.environ["PI_SANDBOX_API_KEY"],
-        "API_BASE_URL": url,
-        "HORIZON_URL": f"{url}/horizon",
-        "NETWORK": "Pi Testnet",
-    }
     accept = PiClient.complete_payment
 
     def complete_then_die(client: PiClient, identifier: str, txid: str) -> PaymentDTO:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,9 +20,10 @@ from django.db import connection
 
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 
+from ..child_process import run_child
+
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("crash_complete.py")
 
 
@@ -38,23 +37,7 @@ def database_url() -> str:
 
 
 def complete_in_a_dying_process(identifier: str, txid: str, sandbox) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url(),
-        "PI_SANDBOX_URL": sandbox.url,
-        "PI_SANDBOX_API_KEY": sandbox.api_key,
-    }
-    return subprocess.run(
-        [sys.executable, str(CHILD), identifier, txid],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_child(CHILD, sandbox, database_url(), identifier, txid)
 
 
 def reconcile() -> dict:
