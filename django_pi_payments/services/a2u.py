@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import DecimalField
+from django.db.models import DecimalField, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -49,7 +49,7 @@ from ..models import (
     PaymentEvent,
     PaymentStatus,
 )
-from .a2u_resume import CLOCK_MARGIN, A2UError, resume_a2u, store, wallet
+from .a2u_resume import CLOCK_MARGIN, A2UError, link_refund, resume_a2u, store, wallet
 from .core import atomic, db_alias, lock, record_event
 from .refunds import check_refund
 
@@ -258,7 +258,9 @@ def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO | 
                 and not _claimed(created.identifier)
             ):
                 # Pi created it for an earlier attempt of this request: it is this payment.
-                orphan = store(created.dto, source, kind="a2u_adopted")
+                orphan = store(
+                    created.dto, source, kind="a2u_adopted", refund_of=prepared.refund_of
+                )
                 return _take_over(orphan, prepared, source), created.dto
             try:
                 blocking = resume_a2u(created.identifier, source=source, dto=created.dto)
@@ -328,9 +330,9 @@ def _claimed(identifier: str) -> bool:
 def _lost_attempt(request: PayoutRequest) -> Payment | None:
     """The adopted payment Pi created for a lost earlier attempt of ``request``, locked.
 
-    Adopted (by ``pi_reconcile`` or another send), claimed by no send, matching the request, not
-    cancelled unpaid, and stored within ``A2U_RESUME_TIMEOUT`` (+ margin): an older one is
-    another payout's.
+    Stored by ``pi_reconcile``, a sync or another send but claimed by no send, matching the
+    request (a refund of the same payment, or no refund), not cancelled unpaid, and stored within
+    ``A2U_RESUME_TIMEOUT`` (+ margin): an older one is another payout's.
     """
     assert request.amount is not None  # set by the caller, or by _prepared for a refund
     cutoff = timezone.now() - timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT) - CLOCK_MARGIN
@@ -342,8 +344,8 @@ def _lost_attempt(request: PayoutRequest) -> Payment | None:
             amount=request.amount,
             memo=request.memo,
             created_at__gt=cutoff,
-            events__kind="a2u_adopted",
         )
+        .filter(Q(refund_of__isnull=True) | Q(refund_of=request.refund_of))
         .exclude(status__in=(S.CANCELLED, S.USER_CANCELLED), txid__isnull=True)
         .exclude(events__kind__in=CLAIMED)
         .order_by("created_at")
@@ -355,9 +357,12 @@ def _lost_attempt(request: PayoutRequest) -> Payment | None:
 
 
 def _take_over(payment: Payment, request: PayoutRequest, source: str) -> Payment:
-    """Make the locked adopted ``payment`` the one of ``request`` (audited once)."""
+    """Make the locked adopted ``payment`` the one of ``request`` (audited once); a refund is
+    linked to the payment it refunds."""
     status = payment.status
     record_event(payment, "a2u_taken_over", source, from_status=status, to_status=status)
+    if request.refund_of is not None and payment.refund_of_id is None:
+        link_refund(payment, request.refund_of, source)
     _note_refund(payment, request, source)
     return payment
 

@@ -104,19 +104,19 @@ def store(dto: PaymentDTO, source: str, *, kind: str, refund_of: Payment | None 
     elif payment.refund_of_id is None:
         original = refund_of or _refunded_by(dto)
         if original is not None:
-            payment.refund_of = original
-            payment.save(update_fields=["refund_of", "updated_at"])
-            status = payment.status
-            detail = {"refund_of": original.identifier}
-            record_event(
-                payment,
-                "refund_linked",
-                source,
-                from_status=status,
-                to_status=status,
-                detail=detail,
-            )
+            link_refund(payment, original, source)
     return payment
+
+
+def link_refund(payment: Payment, original: Payment, source: str) -> None:
+    """Make the locked ``payment`` a refund of ``original``, so that it counts against it."""
+    payment.refund_of = original
+    payment.save(update_fields=["refund_of", "updated_at"])
+    status = payment.status
+    detail = {"refund_of": original.identifier}
+    record_event(
+        payment, "refund_linked", source, from_status=status, to_status=status, detail=detail
+    )
 
 
 def _refunded_by(dto: PaymentDTO) -> Payment | None:
@@ -140,6 +140,8 @@ def resume_a2u(identifier: str, *, source: str, dto: PaymentDTO | None = None) -
     if dto.direction != APP_TO_USER:
         raise InvalidRequest(_("Not an app-to-user payment."))
     payment = settle_from_pi(dto, source)
+    if dto.is_cancelled:  # adopted, or waiting for its deadline: never paid now
+        return payment
     if not payment.is_final and not payment.txid:
         payment = _pay(identifier, source)
     if not payment.is_final and payment.txid:
@@ -151,7 +153,8 @@ def settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
     """Adopt Pi's truth for an app-to-user payment, paying nothing (``services.sync`` of one).
 
     A cancel at Pi is adopted only after looking on the chain, so that the payment keeps the
-    transaction that paid it.
+    transaction that paid it; without one, only after :func:`cancel_deadline`, until which a
+    transaction signed earlier could still land (the payment waits for a later sync).
     """
     failure: Exception | None = None
     with atomic():
@@ -162,9 +165,12 @@ def settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
             # Pi accepts a cancel while our transaction is on the chain (it knows none until the
             # completion): keep the txid, so that a refund that paid still counts.
             try:
-                _find_tx(payment, get_wallet_horizon(), source)
+                found = _find_tx(payment, get_wallet_horizon(), source)
             except (PiUnavailable, HorizonError) as exc:
                 failure = _chain_failure(payment, source, "find", exc)
+            else:
+                if not found and timezone.now() < cancel_deadline(payment):
+                    return payment
         if failure is None and (dto.status.developer_completed or dto.is_cancelled):
             adopt(payment, dto, source=source)
         elif failure is None and dto.txid and not payment.txid:

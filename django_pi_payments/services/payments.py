@@ -43,7 +43,6 @@ from ..models import Direction, EventSource, Payment, PaymentStatus, PiUser
 from .core import (
     adopt,
     atomic,
-    db_alias,
     lock,
     lock_and_adopt,
     lock_or_create,
@@ -226,6 +225,8 @@ def complete(
     _check_identifier(identifier)
     _check_txid(txid)
     dto = dto or fetch(identifier)
+    if dto.direction != USER_TO_APP:  # a payout is completed by a2u_resume, never by a callback
+        raise VerificationFailed(_("Not a user-to-app payment."), code="wrong_direction")
     failure: Exception | None = None
     with atomic():
         payment = locked if locked is not None else lock_or_create(dto)[0]
@@ -312,33 +313,40 @@ def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
     Pi would accept the cancel of one whose transaction landed (it knows none until completion).
     """
     _check_identifier(identifier)
-    payments = Payment.objects.using(db_alias())
-    if payments.filter(identifier=identifier, direction=Direction.APP_TO_USER).exists():
-        from .a2u_resume import cancel_a2u  # a2u_resume builds on this module
-
-        return cancel_a2u(identifier, source=source)
     failure: Exception | None = None
     with atomic():
         payment = lock(identifier)
         if payment is None:
             raise PaymentNotFound(_("No such payment."))
+        to_user = payment.direction == Direction.APP_TO_USER
         if payment.is_final:
             raise IllegalTransition(_("The payment is already %s.") % payment.get_status_display())
-        try:
-            cancelled = get_client().cancel_payment(identifier)
-        except PiError as exc:
-            latest = reread(identifier)
-            if latest is None or not latest.is_cancelled:
-                failure = audit_pi_failure(payment, source, "cancel", exc)
-            if latest is not None:
-                kind = "cancelled" if latest.is_cancelled else "synced"
-                adopt(payment, latest, source=source, kind=kind)
-        else:
-            if not adopt(payment, cancelled, source=source, kind="cancelled"):
-                failure = PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
+        if not to_user:
+            failure = _cancel_locked(payment, source)
+    if to_user:
+        from .a2u_resume import cancel_a2u  # a2u_resume builds on this module
+
+        return cancel_a2u(identifier, source=source)
     if failure is not None:
         raise failure
     return payment
+
+
+def _cancel_locked(payment: Payment, source: str) -> Exception | None:
+    try:
+        cancelled = get_client().cancel_payment(payment.identifier)
+    except PiError as exc:
+        latest = reread(payment.identifier)
+        failure = None
+        if latest is None or not latest.is_cancelled:
+            failure = audit_pi_failure(payment, source, "cancel", exc)
+        if latest is not None:
+            kind = "cancelled" if latest.is_cancelled else "synced"
+            adopt(payment, latest, source=source, kind=kind)
+        return failure
+    if not adopt(payment, cancelled, source=source, kind="cancelled"):
+        return PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
+    return None
 
 
 def sync(

@@ -117,13 +117,33 @@ def test_a_cancel_at_pi_of_a_paid_payment_keeps_its_transaction(
     assert len(a2u.ledger()) == 1 + 1
 
 
-def test_a_cancelled_refund_without_transaction_counts_until_its_deadline(
+def test_a_cancel_at_pi_is_adopted_only_once_no_transaction_can_land(
     a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)
     get_client().cancel_payment(refund.identifier)
-    services.sync(refund.identifier)  # adopted as Pi shows it, without looking on the chain
-    assert Payment.objects.get(pk=refund.pk).status == S.CANCELLED
+    a2u.clear_calls()
+
+    # A transaction signed for it may still land: it waits, still counting against the payment.
+    for synced in (
+        services.sync(refund.identifier),
+        services.resume_a2u(refund.identifier, source="reconcile"),
+    ):
+        assert synced.status == S.APPROVED
+    assert services.refundable_amount(paid) == 0
+    assert a2u.calls("horizon_submit") == []
+
+    backdate(refund, PAST_THE_DEADLINE)
+    assert services.sync(refund.identifier).status == S.CANCELLED
+    assert services.refundable_amount(paid) == paid.amount
+
+
+def test_a_cancelled_refund_without_transaction_counts_until_its_deadline(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)
+    # Cancelled here as an earlier version adopted Pi's cancel, without waiting for the deadline.
+    Payment.objects.filter(pk=refund.pk).update(status=S.CANCELLED)
 
     assert services.refundable_amount(paid) == 0  # a transaction signed for it may still land
 

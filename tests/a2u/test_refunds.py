@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from django_pi_payments import services
-from django_pi_payments.client import PiClient
-from django_pi_payments.exceptions import InvalidRequest, PaymentError, VerificationFailed
+from django_pi_payments.client import PiClient, get_client
+from django_pi_payments.exceptions import InvalidRequest, PaymentError
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.services import a2u as a2u_service
+from django_pi_payments.services.core import lock_or_create
 from django_pi_payments.testing import SandboxHandle
 from tests.admin.conftest import PaymentMaker
 
@@ -169,9 +170,9 @@ def test_a_refund_first_stored_by_a_callback_is_still_linked_and_counted(
     with pytest.raises(Crash):
         services.refund(paid)
     (at_pi,) = [p for p in a2u.payments() if p["direction"] == "app_to_user"]
-    # An anonymous complete callback stores the row first, unlinked (and is refused).
-    with pytest.raises(VerificationFailed):
-        services.complete(at_pi["identifier"], "0" * 64)
+    # Stored first without its link, as the callbacks of earlier versions stored a payout.
+    with transaction.atomic():
+        lock_or_create(get_client().get_payment(at_pi["identifier"]))
     assert Payment.objects.filter(identifier=at_pi["identifier"]).exists()
     assert not paid.refunds.exists()
 
@@ -241,3 +242,21 @@ def test_many_concurrent_partial_refunds_stop_at_the_amount(
     assert Payment.objects.filter(refund_of=paid).count() == 3
     assert all(c["status"] == 200 for c in a2u.calls("create_payment"))
     assert len(a2u.ledger()) == 1 + 3
+
+
+def test_a_refund_taken_over_after_a_lost_creation_is_linked_and_counted(
+    a2u: SandboxHandle, paid: Payment
+) -> None:
+    a2u.add_fault("create_payment", after="respond")  # Pi creates it; the answer is lost
+    a2u.add_fault("incomplete_server_payments", status=503, count=None)  # nor can it be read
+    request = (paid.user_uid, "1", "part of your order back", {"order": 7})
+    with pytest.raises(services.A2UError):
+        services.send_payment(*request, refund_of=paid)
+    a2u.clear_faults()
+
+    refund = services.send_payment(*request, refund_of=paid)  # the caller retries
+
+    assert refund.status == S.COMPLETED
+    assert Payment.objects.get(pk=refund.pk).refund_of == paid
+    assert services.refundable_amount(paid) == paid.amount - 1
+    assert len([p for p in a2u.payments() if p["direction"] == "app_to_user"]) == 1
