@@ -1,7 +1,7 @@
 """The only code that changes payment state. Views, the admin and commands all call it."""
 
-from .a2u import A2UBusy, RecipientNotFound, refund, send_payment
-from .a2u_resume import A2UError, resume_a2u
+from .a2u import A2UBusy, A2UCreationUnknown, RecipientNotFound, refund, send_payment
+from .a2u_resume import A2UCancelTooEarly, A2UError, resume_a2u
 from .payments import (
     approve,
     cancel,
@@ -16,6 +16,8 @@ from .refunds import RefundRefused, refundable_amount
 
 __all__ = [
     "A2UBusy",
+    "A2UCancelTooEarly",
+    "A2UCreationUnknown",
     "A2UError",
     "RecipientNotFound",
     "RefundRefused",
