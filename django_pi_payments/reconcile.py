@@ -190,6 +190,8 @@ def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outco
             after = _status(identifier)
             code = getattr(exc, "code", type(exc).__name__)
             return Outcome(identifier, "failed", before, after, f"{code}: {exc}")
+        if action == "mark_cancelled" and done is not None and not done.is_final:
+            action = "wait"  # a payout's cancel at Pi waits for its deadline
         return Outcome(identifier, action, before, done.status if done else before)
 
 

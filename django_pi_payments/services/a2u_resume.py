@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import signals
 from ..a2u import SubmissionFailed, Wallet, WalletHorizon, get_wallet, get_wallet_horizon
 from ..client import get_client
 from ..conf import pi_settings
@@ -109,7 +112,11 @@ def store(dto: PaymentDTO, source: str, *, kind: str, refund_of: Payment | None 
 
 
 def link_refund(payment: Payment, original: Payment, source: str) -> None:
-    """Make the locked ``payment`` a refund of ``original``, so that it counts against it."""
+    """Make the locked ``payment`` a refund of ``original``, so that it counts against it.
+
+    A refund completed before it was linked sent ``payment_completed`` unlinked, which sent no
+    ``payment_refunded``: that is sent now, once the link is committed.
+    """
     payment.refund_of = original
     payment.save(update_fields=["refund_of", "updated_at"])
     status = payment.status
@@ -117,6 +124,11 @@ def link_refund(payment: Payment, original: Payment, source: str) -> None:
     record_event(
         payment, "refund_linked", source, from_status=status, to_status=status, detail=detail
     )
+    if status == S.COMPLETED:
+        refunded = partial(
+            signals.payment_refunded.send, sender=Payment, payment=payment, original=original
+        )
+        transaction.on_commit(refunded, using=db_alias())
 
 
 def _refunded_by(dto: PaymentDTO) -> Payment | None:

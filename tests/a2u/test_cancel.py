@@ -8,6 +8,7 @@ first, and waits until no transaction signed for the payment can land any more.
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -216,3 +217,26 @@ def test_every_sync_of_a_payout_cancelled_at_pi_keeps_its_transaction(
     assert (stored.status, stored.txid) == (S.CANCELLED, landed["hash"])
     assert "a2u_tx_found" in kinds(refund.identifier)
     assert services.refundable_amount(paid) == 0
+
+
+def test_pi_reconcile_reports_a_cancel_at_pi_waiting_for_its_deadline(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)
+    get_client().cancel_payment(refund.identifier)
+
+    def outcome() -> dict[str, Any]:
+        out = io.StringIO()
+        call_command("pi_reconcile", "--older-than", "0", "--json", stdout=out)
+        (found,) = [
+            o
+            for o in json.loads(out.getvalue())["payments"]
+            if o["identifier"] == refund.identifier
+        ]
+        return found
+
+    waiting = outcome()
+    assert (waiting["action"], waiting["after"], waiting["error"]) == ("wait", S.APPROVED, None)
+    backdate(refund, PAST_THE_DEADLINE)
+    cancelled = outcome()
+    assert (cancelled["action"], cancelled["after"]) == ("mark_cancelled", S.CANCELLED)

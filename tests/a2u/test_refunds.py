@@ -260,3 +260,24 @@ def test_a_refund_taken_over_after_a_lost_creation_is_linked_and_counted(
     assert Payment.objects.get(pk=refund.pk).refund_of == paid
     assert services.refundable_amount(paid) == paid.amount - 1
     assert len([p for p in a2u.payments() if p["direction"] == "app_to_user"]) == 1
+
+
+def test_a_refund_pi_reconcile_paid_before_the_retry_took_it_over_is_announced_once(
+    a2u: SandboxHandle, paid: Payment, signal_log: SignalLog
+) -> None:
+    a2u.add_fault("create_payment", after="respond")  # Pi creates it; the answer is lost
+    a2u.add_fault("incomplete_server_payments", status=503, count=None)  # nor can it be read
+    request = (paid.user_uid, "1", "part of your order back", {"order": 7})
+    with pytest.raises(services.A2UError):
+        services.send_payment(*request, refund_of=paid)
+    a2u.clear_faults()
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())  # pays it, unlinked
+    signal_log.received.clear()
+
+    refund = services.send_payment(*request, refund_of=paid)  # the caller retries
+
+    assert refund.status == S.COMPLETED
+    assert signal_log.received == [("refunded", refund.identifier)]
+    (refunded,) = [kwargs for kwargs in signal_log.kwargs if kwargs["name"] == "refunded"]
+    assert refunded["original"] == paid
+    assert services.refundable_amount(paid) == paid.amount - 1
