@@ -244,15 +244,24 @@ def test_many_concurrent_partial_refunds_stop_at_the_amount(
     assert len(a2u.ledger()) == 1 + 3
 
 
-def test_a_refund_taken_over_after_a_lost_creation_is_linked_and_counted(
+def lose_a_refund_creation(
     a2u: SandboxHandle, paid: Payment
-) -> None:
-    a2u.add_fault("create_payment", after="respond")  # Pi creates it; the answer is lost
-    a2u.add_fault("incomplete_server_payments", status=503, count=None)  # nor can it be read
+) -> tuple[str, str, str, dict[str, Any]]:
+    """Refund 1 Pi of ``paid`` while Pi creates the refund but its answer, and its list of
+    payments in flight, are lost; return the send's arguments, for the caller's retry."""
+    a2u.add_fault("create_payment", after="respond")
+    a2u.add_fault("incomplete_server_payments", status=503, count=None)
     request = (paid.user_uid, "1", "part of your order back", {"order": 7})
     with pytest.raises(services.A2UError):
         services.send_payment(*request, refund_of=paid)
     a2u.clear_faults()
+    return request
+
+
+def test_a_refund_taken_over_after_a_lost_creation_is_linked_and_counted(
+    a2u: SandboxHandle, paid: Payment
+) -> None:
+    request = lose_a_refund_creation(a2u, paid)
 
     refund = services.send_payment(*request, refund_of=paid)  # the caller retries
 
@@ -265,12 +274,7 @@ def test_a_refund_taken_over_after_a_lost_creation_is_linked_and_counted(
 def test_a_refund_pi_reconcile_paid_before_the_retry_took_it_over_is_announced_once(
     a2u: SandboxHandle, paid: Payment, signal_log: SignalLog
 ) -> None:
-    a2u.add_fault("create_payment", after="respond")  # Pi creates it; the answer is lost
-    a2u.add_fault("incomplete_server_payments", status=503, count=None)  # nor can it be read
-    request = (paid.user_uid, "1", "part of your order back", {"order": 7})
-    with pytest.raises(services.A2UError):
-        services.send_payment(*request, refund_of=paid)
-    a2u.clear_faults()
+    request = lose_a_refund_creation(a2u, paid)
     call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())  # pays it, unlinked
     signal_log.received.clear()
 
