@@ -16,7 +16,6 @@ under the refunded payment's row lock, in the transaction that creates the refun
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,7 +48,15 @@ from ..models import (
     PaymentEvent,
     PaymentStatus,
 )
-from .a2u_resume import CLOCK_MARGIN, A2UError, link_refund, resume_a2u, store, wallet
+from .a2u_resume import (
+    CLOCK_MARGIN,
+    A2UError,
+    landing_cutoff,
+    link_refund,
+    resume_a2u,
+    store,
+    wallet,
+)
 from .core import atomic, db_alias, lock, record_event
 from .refunds import check_refund
 
@@ -335,7 +342,7 @@ def _lost_attempt(request: PayoutRequest) -> Payment | None:
     ``A2U_RESUME_TIMEOUT`` (+ margin): an older one is another payout's.
     """
     assert request.amount is not None  # set by the caller, or by _prepared for a refund
-    cutoff = timezone.now() - timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT) - CLOCK_MARGIN
+    cutoff = landing_cutoff()
     candidates = (
         Payment.objects.using(db_alias())
         .filter(

@@ -201,6 +201,12 @@ def _find_tx(payment: Payment, horizon: WalletHorizon, source: str) -> bool:
     return True
 
 
+def landing_cutoff() -> datetime:
+    """A payment born (:func:`cancel_deadline`'s clock) before this can have no transaction
+    signed for it land any more; one born since may."""
+    return timezone.now() - timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT) - CLOCK_MARGIN
+
+
 def cancel_deadline(payment: Payment) -> datetime:
     """When no transaction signed for ``payment`` can land any more, clock margin included.
 

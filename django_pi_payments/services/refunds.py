@@ -12,20 +12,17 @@ admin sync.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, Sum
 from django.dispatch import receiver
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import signals
-from ..conf import pi_settings
 from ..exceptions import PaymentError
 from ..models import Direction, Payment, PaymentStatus
-from .a2u_resume import CLOCK_MARGIN
+from .a2u_resume import landing_cutoff
 
 S = PaymentStatus
 
@@ -37,7 +34,7 @@ def may_have_paid() -> Q:
     Before it, a transaction signed for a cancelled refund can still land: Pi accepts the cancel
     of an A2U payment whatever the chain holds, as it knows no transaction until completion.
     """
-    cutoff = timezone.now() - timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT) - CLOCK_MARGIN
+    cutoff = landing_cutoff()
     still_may_land = Q(created_at__gt=cutoff) & (
         Q(pi_created_at__isnull=True) | Q(pi_created_at__gt=cutoff)
     )
