@@ -248,6 +248,14 @@ def complete_one(
     if payment.is_final:
         report_skipped_final(modeladmin, request, payment)
         return
+    if payment.direction == Direction.APP_TO_USER:
+        # Pi knows no transaction of a payout until it is completed, and finishing one may mean
+        # paying it on the chain first: that is pi_reconcile's work (services.resume_a2u).
+        outcome = _(
+            "skipped: an app-to-user payment is completed by pi_reconcile, not by this action."
+        )
+        report(modeladmin, request, payment, outcome, messages.INFO)
+        return
     try:
         dto = services.fetch(payment.identifier)
     except PaymentError as error:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from .. import services
 from ..exceptions import InvalidRequest, PaymentError
-from ..models import EventSource, Payment
+from ..models import Direction, EventSource, Payment
 from ..services.a2u import checked_amount
 from ..services.refunds import display_amount, is_refundable
 from .actions import report, report_error, status_label
@@ -134,6 +134,9 @@ def refund_to_payer(
     for payment in payments:
         if is_refundable(payment):
             refund_one(modeladmin, request, payment, amounts[payment.pk])
+        elif payment.direction == Direction.APP_TO_USER:
+            outcome = _("skipped: an app-to-user payment is never refunded.")
+            report(modeladmin, request, payment, outcome, messages.INFO)
         else:
             outcome = _("skipped: it is %(status)s, not a completed user-to-app payment.") % {
                 "status": status_label(payment)

@@ -1,0 +1,71 @@
+"""The payment actions on app-to-user payments (payouts and refunds): refused clearly when wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from django_pi_payments import services
+from django_pi_payments.models import Payment
+from django_pi_payments.services import a2u_resume
+from django_pi_payments.testing import SandboxHandle
+from tests.a2u.conftest import Crash, a2u, wallet
+
+from .conftest import PaymentMaker, messages_of
+from .test_actions import changelist, run_action, statuses
+
+__all__ = ["a2u", "wallet"]
+
+
+@pytest.fixture
+def paid_refund(a2u: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> Payment:
+    """A refund whose transaction is on the chain (and stored here), not completed at Pi yet."""
+    original = PaymentMaker(a2u).completed()
+
+    def crash(*args: Any, **kwargs: Any) -> Payment:
+        raise Crash("before the completion")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(a2u_resume, "_complete", crash)
+        with pytest.raises(Crash):
+            services.refund(original)
+    refund = original.refunds.get()
+    assert refund.txid and refund.status == "approved"
+    return refund
+
+
+def test_complete_leaves_a_payout_to_pi_reconcile(
+    admin_client: Client, a2u: SandboxHandle, paid_refund: Payment
+) -> None:
+    a2u.clear_calls()
+
+    response = run_action(admin_client, "complete_verified", [paid_refund])
+
+    assert messages_of(response) == [
+        (
+            "info",
+            f"Payment {paid_refund.identifier}: skipped: an app-to-user payment is completed by "
+            "pi_reconcile, not by this action.",
+        )
+    ]
+    assert a2u.calls() == []
+    assert statuses(paid_refund) == ["approved"]
+
+
+def test_a_refund_is_never_refunded(admin_client: Client, a2u: SandboxHandle) -> None:
+    original = PaymentMaker(a2u).completed()
+    refund = services.refund(original, "1")
+    a2u.clear_calls()
+
+    data = {"action": "refund_to_payer", "post": "yes", "_selected_action": [refund.pk]}
+    response = admin_client.post(changelist(), data, follow=True)
+
+    assert messages_of(response) == [
+        (
+            "info",
+            f"Payment {refund.identifier}: skipped: an app-to-user payment is never refunded.",
+        )
+    ]
+    assert a2u.calls() == [] and not refund.refunds.exists()
