@@ -9,6 +9,7 @@ user (the services' ``PaymentEvent`` rows only say ``source="admin"``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
@@ -92,6 +93,33 @@ def report_error(
         report(modeladmin, request, payment, outcome, messages.ERROR, action=action)
 
 
+def is_unreachable(error: PaymentError) -> bool:
+    """Whether ``error`` says Pi (or Horizon) could not be reached, directly or as the cause of an
+    app-to-user failure."""
+    return isinstance(error, PiUnreachable) or isinstance(error.__cause__, PiUnreachable)
+
+
+def for_each_while_reachable(
+    modeladmin: admin.ModelAdmin[Payment],
+    request: HttpRequest,
+    payments: Iterable[Payment],
+    act: Callable[[Payment], bool],
+) -> None:
+    """Call ``act`` for each payment until it returns ``False`` (Pi unreachable).
+
+    The payments after that are reported as not tried: during an outage every call waits for
+    its timeouts and retries, so going on would make the request outlast any HTTP timeout. They
+    stay as they are, for a later run of the action or ``pi_reconcile``.
+    """
+    reachable = True
+    for payment in payments:
+        if reachable:
+            reachable = act(payment)
+        else:
+            outcome = _("not tried: Pi Network is unreachable.")
+            report(modeladmin, request, payment, outcome, messages.ERROR)
+
+
 def report_skipped_final(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
 ) -> None:
@@ -166,8 +194,11 @@ def plan_a2u_cancel(payment: Payment) -> CancelPlan:
 
 def cancel_one(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
-) -> None:
-    """Cancel one payment through :func:`services.cancel` and report how it went."""
+) -> bool:
+    """Cancel one payment through :func:`services.cancel` and report how it went.
+
+    Returns ``False`` when Pi was unreachable.
+    """
     try:
         cancelled = services.cancel(payment.identifier, source=EventSource.ADMIN)
     except IllegalTransition:
@@ -175,12 +206,14 @@ def cancel_one(
         report_skipped_final(modeladmin, request, payment)
     except PaymentError as error:
         report_error(modeladmin, request, payment, error, CANCEL)
+        return not is_unreachable(error)
     else:
         if cancelled.status == PaymentStatus.CANCELLED:
             outcome = _("cancelled.")
         else:
             outcome = _("now %(status)s.") % {"status": status_label(cancelled)}
         report(modeladmin, request, payment, outcome, messages.SUCCESS, action=CANCEL)
+    return True
 
 
 @admin.action(permissions=["cancel"], description=CANCEL)
@@ -196,8 +229,9 @@ def cancel_on_pi(
     payments = list(queryset.select_related("pi_user"))
     if request.POST.get("post") != "yes":
         return cancel_confirmation(modeladmin, request, payments)
-    for payment in payments:
-        cancel_one(modeladmin, request, payment)
+    for_each_while_reachable(
+        modeladmin, request, payments, lambda payment: cancel_one(modeladmin, request, payment)
+    )
     return None
 
 
@@ -221,33 +255,49 @@ def cancel_confirmation(
     return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
 
 
+def sync_one(modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment) -> bool:
+    """Sync one payment through :func:`services.sync` and report how it went.
+
+    Returns ``False`` when Pi was unreachable.
+    """
+    before = payment.status
+    try:
+        synced = services.sync(payment.identifier, source=EventSource.ADMIN)
+    except PaymentError as error:
+        report_error(modeladmin, request, payment, error, SYNC)
+        return not is_unreachable(error)
+    if synced.status == before:
+        outcome = _("unchanged (%(status)s).") % {"status": status_label(synced)}
+        report(modeladmin, request, payment, outcome, messages.INFO, action=SYNC)
+    else:
+        outcome = _("now %(status)s.") % {"status": status_label(synced)}
+        report(modeladmin, request, payment, outcome, messages.SUCCESS, action=SYNC)
+    return True
+
+
 @admin.action(permissions=["sync"], description=SYNC)
 def sync_from_pi(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
 ) -> None:
     """Adopt Pi's current state for each selected payment through :func:`services.sync`."""
-    for payment in queryset.select_related("pi_user"):
-        before = payment.status
-        try:
-            synced = services.sync(payment.identifier, source=EventSource.ADMIN)
-        except PaymentError as error:
-            report_error(modeladmin, request, payment, error, SYNC)
-            continue
-        if synced.status == before:
-            outcome = _("unchanged (%(status)s).") % {"status": status_label(synced)}
-            report(modeladmin, request, payment, outcome, messages.INFO, action=SYNC)
-        else:
-            outcome = _("now %(status)s.") % {"status": status_label(synced)}
-            report(modeladmin, request, payment, outcome, messages.SUCCESS, action=SYNC)
+    for_each_while_reachable(
+        modeladmin,
+        request,
+        queryset.select_related("pi_user"),
+        lambda payment: sync_one(modeladmin, request, payment),
+    )
 
 
 def complete_one(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
-) -> None:
-    """Complete one payment when Pi shows a verified transaction that passes the checks."""
+) -> bool:
+    """Complete one payment when Pi shows a verified transaction that passes the checks.
+
+    Returns ``False`` when Pi was unreachable.
+    """
     if payment.is_final:
         report_skipped_final(modeladmin, request, payment)
-        return
+        return True
     if payment.direction == Direction.APP_TO_USER:
         # Pi knows no transaction of a payout until it is completed, and finishing one may mean
         # paying it on the chain first: that is pi_reconcile's work (services.resume_a2u).
@@ -255,16 +305,16 @@ def complete_one(
             "skipped: an app-to-user payment is completed by pi_reconcile, not by this action."
         )
         report(modeladmin, request, payment, outcome, messages.INFO)
-        return
+        return True
     try:
         dto = services.fetch(payment.identifier)
     except PaymentError as error:
         report_error(modeladmin, request, payment, error, COMPLETE)
-        return
+        return not is_unreachable(error)
     if not dto.has_verified_transaction or dto.txid is None:
         outcome = _("skipped: Pi shows no verified transaction.")
         report(modeladmin, request, payment, outcome, messages.INFO)
-        return
+        return True
     try:
         services.complete(payment.identifier, dto.txid, source=EventSource.ADMIN, dto=dto)
     except VerificationFailed as error:
@@ -278,8 +328,10 @@ def complete_one(
         report(modeladmin, request, payment, outcome, messages.INFO, action=COMPLETE)
     except PaymentError as error:
         report_error(modeladmin, request, payment, error, COMPLETE)
+        return not is_unreachable(error)
     else:
         report(modeladmin, request, payment, _("completed."), messages.SUCCESS, action=COMPLETE)
+    return True
 
 
 @admin.action(permissions=["complete"], description=COMPLETE)
@@ -292,5 +344,9 @@ def complete_verified(
     fetched once and handed to :func:`services.complete`, which checks it (Pi's flags, the
     network, Horizon) before calling Pi's complete.
     """
-    for payment in queryset.select_related("pi_user"):
-        complete_one(modeladmin, request, payment)
+    for_each_while_reachable(
+        modeladmin,
+        request,
+        queryset.select_related("pi_user"),
+        lambda payment: complete_one(modeladmin, request, payment),
+    )

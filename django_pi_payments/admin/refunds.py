@@ -25,7 +25,13 @@ from ..exceptions import InvalidRequest, PaymentError
 from ..models import Direction, EventSource, Payment
 from ..services.a2u import checked_amount
 from ..services.refunds import display_amount, is_refundable
-from .actions import report, report_error, status_label
+from .actions import (
+    for_each_while_reachable,
+    is_unreachable,
+    report,
+    report_error,
+    status_label,
+)
 
 CONFIRMATION_TEMPLATE = "admin/pi_payments/refund_confirmation.html"
 REFUND = gettext_lazy("Refund to the payer")
@@ -86,8 +92,11 @@ def refund_one(
     request: HttpRequest,
     payment: Payment,
     amount: Decimal | None,
-) -> None:
-    """Refund one payment through :func:`services.refund` and report how it went."""
+) -> bool:
+    """Refund one payment through :func:`services.refund` and report how it went.
+
+    Returns ``False`` when Pi (or Horizon) was unreachable.
+    """
     try:
         refund = services.refund(payment, amount, source=EventSource.ADMIN)
     except services.RefundRefused as error:
@@ -96,14 +105,16 @@ def refund_one(
     except services.A2UError as error:
         if error.payment is None:
             report_error(modeladmin, request, payment, error, REFUND)
-            return
+            return not is_unreachable(error)
         outcome = _(
             "refund %(refund)s created but not completed yet (%(code)s): %(detail)s "
             "pi_reconcile will finish it."
         ) % {"refund": error.payment.identifier, "code": error.code, "detail": error.detail}
         report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
+        return not is_unreachable(error)
     except PaymentError as error:
         report_error(modeladmin, request, payment, error, REFUND)
+        return not is_unreachable(error)
     else:
         outcome = _("refunded %(amount)s Pi with payment %(refund)s (transaction %(txid)s).") % {
             "amount": display_amount(refund.amount),
@@ -111,6 +122,7 @@ def refund_one(
             "txid": refund.txid,
         }
         report(modeladmin, request, payment, outcome, messages.SUCCESS, action=REFUND)
+    return True
 
 
 @admin.action(permissions=["refund"], description=REFUND)
@@ -131,17 +143,20 @@ def refund_to_payer(
             for p in payments
         ]
         return refund_confirmation(modeladmin, request, plans)
-    for payment in payments:
+
+    def refund_or_skip(payment: Payment) -> bool:
         if is_refundable(payment):
-            refund_one(modeladmin, request, payment, amounts[payment.pk])
-        elif payment.direction == Direction.APP_TO_USER:
+            return refund_one(modeladmin, request, payment, amounts[payment.pk])
+        if payment.direction == Direction.APP_TO_USER:
             outcome = _("skipped: an app-to-user payment is never refunded.")
-            report(modeladmin, request, payment, outcome, messages.INFO)
         else:
             outcome = _("skipped: it is %(status)s, not a completed user-to-app payment.") % {
                 "status": status_label(payment)
             }
-            report(modeladmin, request, payment, outcome, messages.INFO)
+        report(modeladmin, request, payment, outcome, messages.INFO)
+        return True
+
+    for_each_while_reachable(modeladmin, request, payments, refund_or_skip)
     return None
 
 

@@ -298,6 +298,54 @@ def test_sync_when_pi_is_unreachable(
     assert statuses(payment) == ["approved"]
 
 
+@pytest.mark.parametrize("action", ["sync_from_pi", "complete_verified"])
+def test_an_action_stops_calling_pi_once_it_is_unreachable(
+    admin_client: Client, make: PaymentMaker, pi_sandbox: Any, action: str
+) -> None:
+    """During an outage every call waits for its timeouts and retries: a bulk action over many
+    payments would outlast the HTTP request. The payments after the first failure are left for
+    a later run, each with its message."""
+    selected = [make.paid(), make.approved(), make.paid()]
+    pi_sandbox.add_fault("get_payment", status=503, count=None)
+    pi_sandbox.clear_calls()
+
+    response = run_action(admin_client, action, selected)
+
+    assert redirected(response)
+    first, *others = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
+    assert messages_of(response) == [
+        ("error", f"Payment {first.identifier}: Pi Network is unreachable; try again."),
+        *(
+            ("error", f"Payment {payment.identifier}: not tried: Pi Network is unreachable.")
+            for payment in others
+        ),
+    ]
+    for payment in others:
+        assert calls_for(pi_sandbox, "get_payment", payment) == []
+    assert statuses(*selected) == ["approved"] * 3
+
+
+def test_cancel_stops_calling_pi_once_it_is_unreachable(
+    admin_client: Client, make: PaymentMaker, pi_sandbox: Any
+) -> None:
+    selected = [make.approved(), make.approved()]
+    pi_sandbox.add_fault("cancel", status=503, count=None)
+    pi_sandbox.clear_calls()
+
+    response = confirm_cancel(admin_client, selected)
+
+    first, second = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
+    assert messages_of(response) == [
+        (
+            "error",
+            f"Payment {first.identifier}: Pi Network is unreachable; the payment will be retried.",
+        ),
+        ("error", f"Payment {second.identifier}: not tried: Pi Network is unreachable."),
+    ]
+    assert calls_for(pi_sandbox, "cancel", second) == []
+    assert statuses(*selected) == ["approved", "approved"]
+
+
 # --- Complete verified payments ---------------------------------------------------------------
 
 

@@ -69,3 +69,27 @@ def test_a_refund_is_never_refunded(admin_client: Client, a2u: SandboxHandle) ->
         )
     ]
     assert a2u.calls() == [] and not refund.refunds.exists()
+
+
+def test_refunds_stop_calling_pi_once_it_is_unreachable(
+    admin_client: Client, a2u: SandboxHandle
+) -> None:
+    make = PaymentMaker(a2u)
+    selected = [make.completed(), make.completed()]
+    a2u.add_fault("create_payment", status=503, count=None)
+    a2u.clear_calls()
+
+    data = {
+        "action": "refund_to_payer",
+        "post": "yes",
+        "_selected_action": [p.pk for p in selected],
+    }
+    response = admin_client.post(changelist(), data, follow=True)
+
+    first, second = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
+    assert messages_of(response) == [
+        ("error", f"Payment {first.identifier}: Pi Network is unreachable; try again."),
+        ("error", f"Payment {second.identifier}: not tried: Pi Network is unreachable."),
+    ]
+    assert len(a2u.calls("create_payment")) == 1
+    assert not Payment.objects.filter(refund_of__in=selected).exists()
