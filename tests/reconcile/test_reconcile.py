@@ -148,6 +148,29 @@ def status_of_all() -> set[str]:
     return set(Payment.objects.values_list("status", flat=True))
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--older-than", "-1"),
+        ("--older-than", "99999999999"),
+        ("--older-than", "10000000000000000000"),
+        ("--workers", "0"),
+        ("--workers", "-3"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(flow, pi_sandbox, option, value):
+    identifier, _txid = flow.paid()
+    with pytest.raises(CommandError, match=f"^{option} must be"):
+        call_command("pi_reconcile", option, value, stdout=io.StringIO(), stderr=io.StringIO())
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        Command(stdout=io.StringIO(), stderr=err).run_from_argv(
+            ["manage.py", "pi_reconcile", "--skip-checks", option, value]
+        )
+    assert exited.value.code == 2  # a usage error, told apart from a failed payment (1)
+    assert status(identifier) == S.APPROVED
+
+
 def test_pi_list_unreadable_is_an_error(app, pi_sandbox):
     pi_sandbox.add_fault("incomplete_server_payments", status=503, count=10)
     with pytest.raises(CommandError, match="incomplete payments"):

@@ -14,6 +14,8 @@ from ...reconcile import Outcome, ReconcileBusy, Report, reconcile
 
 # Show progress on a terminal only when more than this many payments are due.
 PROGRESS_THRESHOLD = 20
+# The longest --older-than (ten years): a longer one puts the cutoff before the first datetime.
+MAX_OLDER_THAN = 10 * 365 * 24 * 60
 
 
 class Command(BaseCommand):
@@ -52,7 +54,11 @@ class Command(BaseCommand):
             help="Cancel approved payments that have no transaction after --older-than.",
         )
         parser.add_argument(
-            "--workers", type=int, default=4, help="Payments handled in parallel (default 4)."
+            "--workers",
+            type=int,
+            default=4,
+            metavar="N",
+            help="Payments handled in parallel (default 4).",
         )
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON document instead of a summary."
@@ -67,8 +73,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the reconciliation and report it."""
-        if options["older_than"] < 0 or options["workers"] < 1:
-            raise CommandError("--older-than must be >= 0 and --workers >= 1.")
+        if not 0 <= options["older_than"] <= MAX_OLDER_THAN:
+            raise CommandError(
+                f"--older-than must be from 0 to {MAX_OLDER_THAN} minutes.", returncode=2
+            )
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1.", returncode=2)
         fail_on_error = options["fail_on_error"]
         if fail_on_error is None:
             fail_on_error = self.from_command_line
