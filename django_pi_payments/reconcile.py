@@ -163,13 +163,22 @@ def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcom
     """Reconcile one payment inside its own transaction; errors become the outcome's ``error``.
 
     A database error (e.g. SQLite's lock timeout) fails this payment only; its transaction is
-    rolled back and the next run retries it.
+    rolled back and the next run retries it. Any other error (e.g. a site's ``payment_completed``
+    receiver raised, after the commit) fails this payment only too, with the status it has now,
+    and is logged with its traceback.
     """
     try:
         return _process(identifier, dto, options)
     except DatabaseError as exc:
         logger.warning("pi_reconcile: payment %s: database error: %s", identifier, exc)
         return Outcome(identifier, "failed", error=f"database_error: {exc}")
+    except Exception as exc:
+        logger.exception("pi_reconcile: payment %s: unexpected error", identifier)
+        try:
+            after = _status(identifier)
+        except DatabaseError:
+            after = None
+        return Outcome(identifier, "failed", after=after, error=f"{type(exc).__name__}: {exc}")
 
 
 def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcome:

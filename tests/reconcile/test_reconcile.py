@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
 
+from django_pi_payments import signals
 from django_pi_payments.client import get_client
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
@@ -120,6 +121,33 @@ def test_one_failure_does_not_stop_the_others(flow, pi_sandbox):
     assert sorted(status(i) for i in paid) == [S.COMPLETED, S.COMPLETED, S.TRANSACTION_VERIFIED]
     failed = [e for e in document["payments"] if e["error"]]
     assert "unknown_error" in failed[0]["error"]
+
+
+def test_a_failing_receiver_does_not_stop_the_run(flow, pi_sandbox, signal_log):
+    paid = [flow.for_new_shopper(f"r{n}").paid()[0] for n in range(3)]
+
+    def fulfil(sender: object, payment: Payment, **kwargs: object) -> None:
+        if payment.identifier == paid[0]:
+            raise RuntimeError("the order could not be fulfilled")
+
+    signals.payment_completed.connect(fulfil, weak=False)
+    out = io.StringIO()
+    argv = ["manage.py", "pi_reconcile", "--skip-checks", "--older-than", "0", "--json"]
+    try:
+        with pytest.raises(SystemExit) as exited:
+            Command(stdout=out, stderr=io.StringIO()).run_from_argv([*argv, "--workers", "1"])
+    finally:
+        signals.payment_completed.disconnect(fulfil)
+    assert exited.value.code == 1
+    document = json.loads(out.getvalue())
+    assert document["counts"]["total"] == 3
+    assert document["counts"]["failed"] == 1
+    (failed,) = [entry for entry in document["payments"] if entry["error"]]
+    assert failed["identifier"] == paid[0]
+    assert failed["after"] == S.COMPLETED
+    assert "RuntimeError: the order could not be fulfilled" in failed["error"]
+    assert {status(identifier) for identifier in paid} == {S.COMPLETED}
+    assert signal_log.count("completed") == 3
 
 
 def test_exit_codes(flow, pi_sandbox):
