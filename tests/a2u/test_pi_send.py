@@ -51,6 +51,8 @@ def test_pi_send_pays_and_prints_the_payment(
         (["--amount", "0"], "positive number"),
         (["--metadata", "{nope"], "--metadata is not valid JSON."),
         (["--metadata", "[1]"], "--metadata must be a JSON object."),
+        (["--metadata", '{"score": NaN}'], "--metadata is not valid JSON."),
+        (["--metadata", '{"score": -Infinity}'], "--metadata is not valid JSON."),
         (["--uid", "nobody"], "(user_not_found)"),
     ],
 )

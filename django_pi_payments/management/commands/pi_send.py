@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from argparse import ArgumentParser
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -13,9 +13,14 @@ from ...exceptions import PaymentError
 from ...models import EventSource, Payment
 
 
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _metadata(text: str) -> dict[str, Any]:
     try:
-        metadata = json.loads(text)
+        # Python reads NaN and Infinity, which strict JSON (and so Pi's API) has no words for.
+        metadata = json.loads(text, parse_constant=_not_json)
     except ValueError:
         raise CommandError("--metadata is not valid JSON.") from None
     if not isinstance(metadata, dict):
