@@ -53,6 +53,7 @@ def test_pi_send_pays_and_prints_the_payment(
         (["--metadata", "[1]"], "--metadata must be a JSON object."),
         (["--metadata", '{"score": NaN}'], "--metadata is not valid JSON."),
         (["--metadata", '{"score": -Infinity}'], "--metadata is not valid JSON."),
+        (["--metadata", '{"score": 1e400}'], "--metadata is not valid JSON."),
         (["--uid", "nobody"], "(user_not_found)"),
     ],
 )

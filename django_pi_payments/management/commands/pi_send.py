@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from argparse import ArgumentParser
 from typing import Any, NoReturn
 
@@ -17,10 +18,17 @@ def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        _not_json(text)
+    return value
+
+
 def _metadata(text: str) -> dict[str, Any]:
     try:
-        # Python reads NaN and Infinity, which strict JSON (and so Pi's API) has no words for.
-        metadata = json.loads(text, parse_constant=_not_json)
+        # Python reads NaN, Infinity and 1e400 (as inf), which strict JSON (so Pi's API) cannot say.
+        metadata = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         raise CommandError("--metadata is not valid JSON.") from None
     if not isinstance(metadata, dict):
