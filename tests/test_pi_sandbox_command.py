@@ -56,3 +56,26 @@ def test_serves_until_sigterm(tmp_path):
 def test_refuses_a_remote_host():
     with pytest.raises(CommandError, match="refused"):
         call_command("pi_sandbox", "--host", "0.0.0.0", "--port", "0")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "65536"], "--port must be from 0 to 65535"),
+        (["--port", "-1"], "--port must be from 0 to 65535"),
+        (["--latency-ms", "-5"], "latency_ms"),
+        (["--approval-timeout", "-1"], "approval_timeout"),
+    ],
+)
+def test_bad_option_values_are_command_errors(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("pi_sandbox", "--port", "0", *args)
+
+
+def test_a_port_in_use_is_a_command_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError, match=f"could not listen on 127.0.0.1:{port}"):
+            call_command("pi_sandbox", "--port", str(port))

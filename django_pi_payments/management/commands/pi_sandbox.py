@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...sandbox.cli import add_arguments, serve
+from ...sandbox.errors import SandboxError
 
 SANDBOX_OPTIONS = (
     "host",
@@ -19,6 +20,7 @@ SANDBOX_OPTIONS = (
     "approval_timeout",
     "allow_remote",
 )
+MAX_PORT = 65535
 
 
 class Command(BaseCommand):
@@ -37,6 +39,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Serve until interrupted."""
+        host, port = options["host"], options["port"]
+        if not 0 <= port <= MAX_PORT:
+            raise CommandError(f"--port must be from 0 to {MAX_PORT}.")
         sandbox_options = Namespace(**{name: options[name] for name in SANDBOX_OPTIONS})
-        if serve(sandbox_options, stdout=self.stdout) != 0:
+        try:
+            status = serve(sandbox_options, stdout=self.stdout)
+        except SandboxError as exc:
+            raise CommandError(f"The sandbox refused its options: {exc}") from None
+        except OSError as exc:  # the port is taken, or the address is not this host's
+            reason = exc.strerror or str(exc)
+            message = f"The sandbox could not listen on {host}:{port}: {reason}."
+            raise CommandError(message) from None
+        if status != 0:
             raise CommandError("The sandbox refused to start; see the message above.")
