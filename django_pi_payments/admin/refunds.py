@@ -2,9 +2,12 @@
 
 The first POST (from the changelist) renders the page: what can still be refunded of each
 selected payment, in an amount field that may be lowered for a partial refund. Its form posts
-the selection back with ``post=yes``; only then is :func:`services.refund` called, once per
-payment, with one message per payment. The service checks the amount again under the payment's
-row lock, so a refund made meanwhile (another tab, another admin) is counted.
+the selection back with ``post=yes``, and with what was shown as left to refund of each payment
+offered for a refund; only then is :func:`services.refund` called, once per offered payment, with
+one message per payment. The service refuses a refund unless what is left is still what the page
+showed (``expected_left``), under the payment's row lock: a page confirmed twice, or after a
+refund made meanwhile (another tab, another admin), sends nothing more, and a payment the page
+said it would skip is never refunded.
 """
 
 from __future__ import annotations
@@ -53,6 +56,21 @@ class RefundPlan:
         """Whether a refund of this payment will be attempted."""
         return self.refundable > 0
 
+    @property
+    def left_field(self) -> str:
+        """The hidden field that posts back what was shown as left to refund."""
+        return left_field(self.payment)
+
+    @property
+    def left_value(self) -> str:
+        """What is left to refund, as the hidden field holds it."""
+        return display_amount(self.refundable)
+
+
+def left_field(payment: Payment) -> str:
+    """The name of the field holding what the confirmation page showed as left to refund."""
+    return f"refund_left_{payment.pk}"
+
 
 def plan_refund(payment: Payment, posted: str | None = None, error: str = "") -> RefundPlan:
     """What refunding ``payment`` will do, from what is stored here (Pi is not called).
@@ -87,18 +105,33 @@ def read_amounts(
     return amounts, errors
 
 
+def read_offered(request: HttpRequest, payments: list[Payment]) -> dict[int, Decimal]:
+    """What the confirmation page showed as left to refund, for each payment it offered."""
+    offered: dict[int, Decimal] = {}
+    for payment in payments:
+        text = request.POST.get(left_field(payment), "").strip()
+        try:
+            offered[payment.pk] = checked_amount(text)
+        except InvalidRequest:
+            continue  # not offered (skipped on the page), or not a number the page wrote
+    return offered
+
+
 def refund_one(
     modeladmin: admin.ModelAdmin[Payment],
     request: HttpRequest,
     payment: Payment,
     amount: Decimal | None,
+    expected_left: Decimal,
 ) -> bool:
     """Refund one payment through :func:`services.refund` and report how it went.
 
     Returns ``False`` when Pi (or Horizon) was unreachable.
     """
     try:
-        refund = services.refund(payment, amount, source=EventSource.ADMIN)
+        refund = services.refund(
+            payment, amount, source=EventSource.ADMIN, expected_left=expected_left
+        )
     except services.RefundRefused as error:
         outcome = _("not refunded: %(detail)s") % {"detail": error.detail}
         report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
@@ -144,10 +177,19 @@ def refund_to_payer(
         ]
         return refund_confirmation(modeladmin, request, plans)
 
+    offered = read_offered(request, payments)
+
     def refund_or_skip(payment: Payment) -> bool:
+        if payment.pk in offered:
+            return refund_one(
+                modeladmin, request, payment, amounts[payment.pk], offered[payment.pk]
+            )
         if is_refundable(payment):
-            return refund_one(modeladmin, request, payment, amounts[payment.pk])
-        if payment.direction == Direction.APP_TO_USER:
+            outcome = _(
+                "skipped: the confirmation page did not offer to refund it. Select it again to "
+                "see what is left to refund."
+            )
+        elif payment.direction == Direction.APP_TO_USER:
             outcome = _("skipped: an app-to-user payment is never refunded.")
         else:
             outcome = _("skipped: it is %(status)s, not a completed user-to-app payment.") % {

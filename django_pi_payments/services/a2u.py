@@ -99,6 +99,7 @@ class PayoutRequest:
     memo: str
     metadata: dict[str, Any] = field(default_factory=dict)
     refund_of: Payment | None = None
+    expected_left: Decimal | None = None
 
 
 def amount_limit() -> Decimal:
@@ -185,14 +186,20 @@ def send_payment(
 
 
 def refund(
-    payment: Payment, amount: Decimal | int | str | None = None, *, source: str = EventSource.ADMIN
+    payment: Payment,
+    amount: Decimal | int | str | None = None,
+    *,
+    source: str = EventSource.ADMIN,
+    expected_left: Decimal | int | str | None = None,
 ) -> Payment:
     """Refund ``amount`` Pi (default: all that is left) of a completed user-to-app payment.
 
     Sends an app-to-user payment to the payer, linked by ``refund_of``. Partial refunds add up to
     the payment's amount at most: the check runs under the payment's row lock in the transaction
-    that creates the refund. ``payment_refunded`` follows the refund's ``payment_completed``.
-    Raises as :func:`send_payment` does.
+    that creates the refund. With ``expected_left`` (what was left to refund when someone decided
+    on this refund) the refund is refused (``refund_changed``) unless exactly that is still left,
+    so a refund submitted twice, or after another one, is not sent again. ``payment_refunded``
+    follows the refund's ``payment_completed``. Raises as :func:`send_payment` does.
     """
     request = PayoutRequest(
         uid=payment.user_uid,
@@ -200,6 +207,7 @@ def refund(
         memo=_("Refund of payment %(identifier)s") % {"identifier": payment.identifier},
         metadata={"refund_of": payment.identifier},
         refund_of=payment,
+        expected_left=None if expected_left is None else checked_amount(expected_left),
     )
     return _send(request, source)
 
@@ -383,7 +391,8 @@ def _prepared(request: PayoutRequest) -> PayoutRequest:
         raise PaymentNotFound(_("No such payment."))
     if request.uid != original.user_uid:
         raise InvalidRequest(_("A refund is paid to the payer of the refunded payment."))
-    return replace(request, amount=check_refund(original, request.amount), refund_of=original)
+    amount = check_refund(original, request.amount, expected_left=request.expected_left)
+    return replace(request, amount=amount, refund_of=original)
 
 
 def _create_at_pi(request: PayoutRequest) -> PaymentDTO | Blocking:

@@ -71,11 +71,14 @@ def refundable_amount(payment: Payment) -> Decimal:
     return max(payment.amount - refunded_amount(payment), Decimal(0))
 
 
-def check_refund(original: Payment, amount: Decimal | None) -> Decimal:
+def check_refund(
+    original: Payment, amount: Decimal | None, *, expected_left: Decimal | None = None
+) -> Decimal:
     """The amount to refund now: ``amount``, or all that is left when it is ``None``.
 
     Call it with ``original`` locked. Raises :class:`RefundRefused` (``not_refundable``,
-    ``fully_refunded`` or ``refund_exceeds_payment``).
+    ``fully_refunded``, ``refund_changed`` when ``expected_left`` is given and is not what is
+    left, or ``refund_exceeds_payment``).
     """
     if not is_refundable(original):
         raise RefundRefused(
@@ -84,6 +87,15 @@ def check_refund(original: Payment, amount: Decimal | None) -> Decimal:
     left = original.amount - refunded_amount(original)
     if left <= 0:
         raise RefundRefused(_("The payment has been refunded in full."), code="fully_refunded")
+    if expected_left is not None and left != expected_left:
+        raise RefundRefused(
+            _(
+                "What is left to refund has changed since this refund was decided: %(left)s Pi "
+                "now, not %(expected)s Pi."
+            )
+            % {"left": display_amount(left), "expected": display_amount(expected_left)},
+            code="refund_changed",
+        )
     if amount is None:
         return left
     if amount > left:

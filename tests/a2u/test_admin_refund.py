@@ -13,7 +13,7 @@ from django.urls import reverse
 from django_pi_payments import services
 from django_pi_payments.models import Payment
 from django_pi_payments.testing import SandboxHandle
-from tests.admin.conftest import PaymentMaker, messages_of, staff_client
+from tests.admin.conftest import PaymentMaker, confirm_refund, messages_of, staff_client
 
 from .conftest import SignalLog
 
@@ -38,7 +38,7 @@ def post_action(client: Client, payments: list[Payment], **extra: str) -> Any:
 
 
 def confirm(client: Client, payments: list[Payment], **amounts: str) -> Any:
-    return post_action(client, payments, post="yes", **amounts)
+    return confirm_refund(client, payments, **amounts)
 
 
 def field(payment: Payment) -> str:
@@ -191,3 +191,63 @@ def test_the_action_needs_the_refund_permission(
     assert offered(refunder) == {ACTION}
     confirm(refunder, [payment])
     assert payment.refunds.get().status == "completed"
+
+
+def test_a_payment_the_page_skipped_is_not_refunded_when_it_completes_meanwhile(
+    admin_client: Client, make: PaymentMaker, a2u: SandboxHandle
+) -> None:
+    pending = make.approved()
+    page = post_action(admin_client, [pending])
+    (plan,) = page.context["plans"]
+    assert not plan.can_refund and f'name="{plan.left_field}"' not in page.content.decode()
+    txid = a2u.submit_transaction(pending.identifier)["txid"]
+    services.complete(pending.identifier, txid)
+    a2u.clear_calls()
+
+    response = post_action(admin_client, [pending], post="yes")
+
+    assert messages_of(response) == [
+        (
+            "info",
+            f"Payment {pending.identifier}: skipped: the confirmation page did not offer to "
+            "refund it. Select it again to see what is left to refund.",
+        )
+    ]
+    assert a2u.calls() == [] and not pending.refunds.exists()
+
+
+def test_a_page_confirmed_twice_refunds_once(
+    admin_client: Client, make: PaymentMaker, a2u: SandboxHandle, signal_log: SignalLog
+) -> None:
+    payment = make.completed()
+    page = post_action(admin_client, [payment])
+    (plan,) = page.context["plans"]
+    form = {plan.left_field: plan.left_value, field(payment): "1"}
+    assert plan.left_value == "3.14"
+    signal_log.received.clear()
+
+    first = post_action(admin_client, [payment], post="yes", **form)
+    second = post_action(admin_client, [payment], post="yes", **form)
+
+    (refund,) = payment.refunds.all()
+    assert refund.amount == Decimal("1") and messages_of(first)[0][0] == "success"
+    assert messages_of(second) == [
+        (
+            "warning",
+            f"Payment {payment.identifier}: not refunded: What is left to refund has changed "
+            "since this refund was decided: 2.14 Pi now, not 3.14 Pi.",
+        )
+    ]
+    assert signal_log.count("refunded") == 1
+
+
+def test_the_service_refuses_a_refund_when_what_is_left_changed(make: PaymentMaker) -> None:
+    payment = make.completed()
+    services.refund(payment, "1", expected_left="3.14")
+
+    with pytest.raises(services.RefundRefused) as refused:
+        services.refund(payment, "1", expected_left="3.14")
+
+    assert refused.value.code == "refund_changed"
+    assert [refund.amount for refund in payment.refunds.all()] == [Decimal("1")]
+    assert services.refund(payment, expected_left="2.14").amount == Decimal("2.14")

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.dispatch import Signal
 from django.test import Client
+from django.urls import reverse
 
 from django_pi_payments import services, signals
 from django_pi_payments.models import Payment, PiUser
@@ -150,3 +151,20 @@ def messages_of(response: Any) -> list[tuple[str, str]]:
     (and so consumes) the messages the action added.
     """
     return [(m.level_tag, m.message) for m in response.context["messages"]]
+
+
+def confirm_refund(client: Client, payments: list[Payment], **amounts: str) -> Any:
+    """Run *Refund to the payer* as a browser does: show its confirmation page, then post the
+    page's form back with ``amounts`` typed into their fields (``follow=True``)."""
+    url = reverse("admin:pi_payments_payment_changelist")
+    selection: dict[str, Any] = {
+        "action": "refund_to_payer",
+        "_selected_action": [payment.pk for payment in payments],
+    }
+    page = client.post(url, selection, follow=True)
+    shown = {
+        plan.left_field: plan.left_value
+        for plan in page.context.get("plans", [])
+        if plan.can_refund
+    }
+    return client.post(url, {**selection, **shown, "post": "yes", **amounts}, follow=True)

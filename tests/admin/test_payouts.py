@@ -13,7 +13,7 @@ from django_pi_payments.services import a2u_resume
 from django_pi_payments.testing import SandboxHandle
 from tests.a2u.conftest import Crash, a2u, wallet
 
-from .conftest import PaymentMaker, messages_of
+from .conftest import PaymentMaker, confirm_refund, messages_of
 from .test_actions import changelist, run_action, statuses
 
 __all__ = ["a2u", "wallet"]
@@ -79,12 +79,7 @@ def test_refunds_stop_calling_pi_once_it_is_unreachable(
     a2u.add_fault("create_payment", status=503, count=None)
     a2u.clear_calls()
 
-    data = {
-        "action": "refund_to_payer",
-        "post": "yes",
-        "_selected_action": [p.pk for p in selected],
-    }
-    response = admin_client.post(changelist(), data, follow=True)
+    response = confirm_refund(admin_client, selected)
 
     first, second = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
     assert messages_of(response) == [
