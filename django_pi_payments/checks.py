@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 from django.views.debug import get_default_exception_reporter_filter
 from django.views.decorators.debug import sensitive_variables
 
 from .client import is_sendable_credential
-from .conf import NETWORKS, SETTINGS_NAME, pi_settings
+from .conf import IMPORT_STRINGS, NETWORKS, SETTINGS_NAME, pi_settings
 from .strkey import is_valid_seed
 
 
@@ -91,6 +92,7 @@ def check_settings(
                 id="pi_payments.E003",
             )
         )
+    messages.extend(_hook_errors(user))
     seed = user.get("WALLET_PRIVATE_SEED")
     if seed is not None and not is_valid_seed(str(seed)):
         messages.append(
@@ -102,6 +104,34 @@ def check_settings(
                 id="pi_payments.E004",
             )
         )
+    return messages
+
+
+def _hook_errors(user: dict[str, Any]) -> list[CheckMessage]:
+    """E006 for each hook (``APPROVAL_CHECK``, ``USER_MAPPER``) that is not a callable or the
+    dotted path of one: it would fail every approval or first sign-in with a 500."""
+    messages: list[CheckMessage] = []
+    for name in sorted(IMPORT_STRINGS):
+        value = user.get(name)
+        if value is None:
+            continue
+        problem = ""
+        if isinstance(value, str):
+            try:
+                value = import_string(value)
+            except ImportError as exc:
+                problem = f"cannot be imported ({exc})"
+        if not problem and not callable(value):
+            problem = "is not callable"
+        if problem:
+            messages.append(
+                Error(
+                    f'{SETTINGS_NAME}["{name}"] {problem}.',
+                    hint=f'Set {SETTINGS_NAME}["{name}"] to the dotted path of a function '
+                    '(e.g. "shop.payments.check_order"), or to None.',
+                    id="pi_payments.E006",
+                )
+            )
     return messages
 
 

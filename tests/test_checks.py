@@ -203,3 +203,25 @@ def test_the_check_never_hands_the_real_seed_to_the_filter(settings):
         assert len(reporter_warnings()) == 1
     assert Recording.seen
     assert seed not in repr(Recording.seen)
+
+
+@pytest.mark.parametrize("name", ["APPROVAL_CHECK", "USER_MAPPER"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("shop.payments.check_order", "cannot be imported"),
+        ("django_pi_payments.checks.no_such_function", "cannot be imported"),
+        ("django_pi_payments.checks.SETTINGS_NAME", "is not callable"),
+        (42, "is not callable"),
+    ],
+)
+def test_a_hook_that_is_not_a_function_fails_the_check(settings, name, value, problem):
+    found = ids(settings, **{name: value})
+    assert set(found) == {"pi_payments.E006"}
+    assert found["pi_payments.E006"].startswith(f'PI_PAYMENTS["{name}"] {problem}')
+
+
+@pytest.mark.parametrize("name", ["APPROVAL_CHECK", "USER_MAPPER"])
+def test_a_hook_that_imports_passes(settings, name):
+    assert ids(settings, **{name: "django_pi_payments.checks.check_settings"}) == {}
+    assert ids(settings, **{name: lambda *args: None}) == {}
