@@ -243,7 +243,8 @@ def run_lock() -> Iterator[None]:
         return
     name = hashlib.sha256(str(connection.settings_dict["NAME"]).encode()).hexdigest()[:16]
     path = os.path.join(tempfile.gettempdir(), f"pi_reconcile-{name}.lock")
-    with open(path, "a") as handle:
+    # Read-only, so that a lock file another user created (root, by hand) still serves cron's.
+    with open(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

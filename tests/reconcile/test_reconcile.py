@@ -16,7 +16,7 @@ from django_pi_payments import signals
 from django_pi_payments.client import get_client
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
-from django_pi_payments.reconcile import reconcile
+from django_pi_payments.reconcile import reconcile, run_lock
 
 S = PaymentStatus
 
@@ -272,3 +272,19 @@ def test_no_progress_for_a_handful_of_payments(flow, pi_sandbox):
     terminal = Terminal()
     call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO(), stderr=terminal)
     assert "reconciled" not in terminal.getvalue()
+
+
+@pytest.mark.skipif(
+    connection.features.has_select_for_update_skip_locked,
+    reason="the run lock serializes runs only on databases without SKIP LOCKED (SQLite)",
+)
+def test_a_run_while_another_holds_the_lock_does_nothing(flow, pi_sandbox):
+    identifier, _txid = flow.paid()
+
+    with run_lock():
+        out, err = run()
+
+    assert err.strip() == "pi_reconcile: another pi_reconcile run is in progress; nothing done."
+    assert out == "" and Payment.objects.get(identifier=identifier).status == "approved"
+    out, _err = run()
+    assert Payment.objects.get(identifier=identifier).status == "completed"
