@@ -168,3 +168,9 @@ def confirm_refund(client: Client, payments: list[Payment], **amounts: str) -> A
         if plan.can_refund
     }
     return client.post(url, {**selection, **shown, "post": "yes", **amounts}, follow=True)
+
+
+def in_changelist_order(payments: list[Payment]) -> list[Payment]:
+    """``payments`` in the order the changelist shows them, and an action handles them: newest
+    first."""
+    return sorted(payments, key=lambda p: (p.created_at, p.pk), reverse=True)

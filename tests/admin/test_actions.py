@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from django_pi_payments.models import Payment, PaymentEvent
 
-from .conftest import PaymentMaker, SignalLog, messages_of
+from .conftest import PaymentMaker, SignalLog, in_changelist_order, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -312,7 +312,7 @@ def test_an_action_stops_calling_pi_once_it_is_unreachable(
     response = run_action(admin_client, action, selected)
 
     assert redirected(response)
-    first, *others = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
+    first, *others = in_changelist_order(selected)
     assert messages_of(response) == [
         ("error", f"Payment {first.identifier}: Pi Network is unreachable; try again."),
         *(
@@ -334,7 +334,7 @@ def test_cancel_stops_calling_pi_once_it_is_unreachable(
 
     response = confirm_cancel(admin_client, selected)
 
-    first, second = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
+    first, second = in_changelist_order(selected)
     assert messages_of(response) == [
         (
             "error",

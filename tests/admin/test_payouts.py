@@ -13,7 +13,7 @@ from django_pi_payments.services import a2u_resume
 from django_pi_payments.testing import SandboxHandle
 from tests.a2u.conftest import Crash, a2u, wallet
 
-from .conftest import PaymentMaker, confirm_refund, messages_of
+from .conftest import PaymentMaker, confirm_refund, in_changelist_order, messages_of
 from .test_actions import changelist, run_action, statuses
 
 __all__ = ["a2u", "wallet"]
@@ -81,7 +81,7 @@ def test_refunds_stop_calling_pi_once_it_is_unreachable(
 
     response = confirm_refund(admin_client, selected)
 
-    first, second = sorted(selected, key=lambda p: (p.created_at, p.pk), reverse=True)
+    first, second = in_changelist_order(selected)
     assert messages_of(response) == [
         ("error", f"Payment {first.identifier}: Pi Network is unreachable; try again."),
         ("error", f"Payment {second.identifier}: not tried: Pi Network is unreachable."),
