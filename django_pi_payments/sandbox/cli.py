@@ -16,9 +16,16 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Protocol
 
+from .errors import SandboxError
 from .server import SandboxServer
 
-__all__ = ["add_arguments", "build_parser", "is_loopback", "main", "serve"]
+__all__ = ["StartRefused", "add_arguments", "build_parser", "is_loopback", "main", "serve"]
+
+MAX_PORT = 65535
+
+
+class StartRefused(Exception):
+    """The sandbox cannot start with these options; the message says why, and what to do."""
 
 
 class Output(Protocol):
@@ -92,28 +99,50 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None, *, stdout: Output | None = None) -> int:
-    """Parse ``argv``, run the sandbox until interrupted; return the exit status."""
-    return serve(build_parser().parse_args(argv), stdout=stdout)
+    """Parse ``argv``, run the sandbox until interrupted; return the exit status (2 when the
+    options are refused, with the reason on stderr)."""
+    try:
+        return serve(build_parser().parse_args(argv), stdout=stdout)
+    except StartRefused as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+
+
+def _start(options: argparse.Namespace) -> SandboxServer:
+    """The server for parsed ``options``, listening; :class:`StartRefused` when it cannot be."""
+    host, port = options.host, options.port
+    if not options.allow_remote and not is_loopback(host):
+        raise StartRefused(
+            f"Refusing to serve the Pi sandbox on {host}: it is not a loopback address. "
+            "Pass --allow-remote if you really mean it."
+        )
+    if not 0 <= port <= MAX_PORT:
+        raise StartRefused(f"--port must be from 0 to {MAX_PORT}.")
+    try:
+        return SandboxServer(
+            host,
+            port,
+            api_key=options.api_key,
+            network=options.network,
+            latency_ms=options.latency_ms,
+            state_file=options.state_file,
+            approval_timeout_seconds=options.approval_timeout,
+        )
+    except SandboxError as exc:
+        raise StartRefused(f"The sandbox refused its options: {exc}") from None
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        reason = exc.strerror or str(exc)
+        raise StartRefused(f"The sandbox could not listen on {host}:{port}: {reason}.") from None
 
 
 def serve(options: argparse.Namespace, *, stdout: Output | None = None) -> int:
-    """Run the sandbox for parsed ``options`` until interrupted (2 for a refused host)."""
+    """Run the sandbox for parsed ``options`` until interrupted; return 0.
+
+    Raises :class:`StartRefused` when the options are refused (a host that is not loopback
+    without ``allow_remote``, a port out of range or taken, a negative latency or timeout).
+    """
     out = stdout or sys.stdout
-    if not options.allow_remote and not is_loopback(options.host):
-        sys.stderr.write(
-            f"Refusing to serve the Pi sandbox on {options.host}: it is not a loopback address. "
-            "Pass --allow-remote if you really mean it.\n"
-        )
-        return 2
-    server = SandboxServer(
-        options.host,
-        options.port,
-        api_key=options.api_key,
-        network=options.network,
-        latency_ms=options.latency_ms,
-        state_file=options.state_file,
-        approval_timeout_seconds=options.approval_timeout,
-    )
+    server = _start(options)
     out.write(f"Pi sandbox listening on {server.url} (Horizon: {server.horizon_url})\n")
     out.flush()
     with _sigterm_interrupts(), contextlib.suppress(KeyboardInterrupt):

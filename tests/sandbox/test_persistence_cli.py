@@ -153,3 +153,8 @@ def test_modules_import_without_django_or_third_party_packages() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_main_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--port", "99999"]) == 2
+    assert "--port must be from 0 to 65535." in capsys.readouterr().err

@@ -7,8 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...sandbox.cli import add_arguments, serve
-from ...sandbox.errors import SandboxError
+from ...sandbox.cli import StartRefused, add_arguments, serve
 
 SANDBOX_OPTIONS = (
     "host",
@@ -20,7 +19,6 @@ SANDBOX_OPTIONS = (
     "approval_timeout",
     "allow_remote",
 )
-MAX_PORT = 65535
 
 
 class Command(BaseCommand):
@@ -38,18 +36,9 @@ class Command(BaseCommand):
         add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        """Serve until interrupted."""
-        host, port = options["host"], options["port"]
-        if not 0 <= port <= MAX_PORT:
-            raise CommandError(f"--port must be from 0 to {MAX_PORT}.")
+        """Serve until interrupted; refused options are a :class:`CommandError`."""
         sandbox_options = Namespace(**{name: options[name] for name in SANDBOX_OPTIONS})
         try:
-            status = serve(sandbox_options, stdout=self.stdout)
-        except SandboxError as exc:
-            raise CommandError(f"The sandbox refused its options: {exc}") from None
-        except OSError as exc:  # the port is taken, or the address is not this host's
-            reason = exc.strerror or str(exc)
-            message = f"The sandbox could not listen on {host}:{port}: {reason}."
-            raise CommandError(message) from None
-        if status != 0:
-            raise CommandError("The sandbox refused to start; see the message above.")
+            serve(sandbox_options, stdout=self.stdout)
+        except StartRefused as exc:
+            raise CommandError(f"The sandbox refused to start. {exc}") from None
