@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.utils.module_loading import import_string
+from django.core.exceptions import ImproperlyConfigured
 from django.views.debug import get_default_exception_reporter_filter
 from django.views.decorators.debug import sensitive_variables
 
 from .client import is_sendable_credential
-from .conf import IMPORT_STRINGS, NETWORKS, SETTINGS_NAME, pi_settings
+from .conf import IMPORT_STRINGS, NETWORKS, SETTINGS_NAME, import_setting, pi_settings
 from .strkey import is_valid_seed
 
 
@@ -118,9 +118,9 @@ def _hook_errors(user: dict[str, Any]) -> list[CheckMessage]:
         problem = ""
         if isinstance(value, str):
             try:
-                value = import_string(value)
-            except ImportError as exc:
-                problem = f"cannot be imported ({exc})"
+                value = import_setting(name, value)
+            except ImproperlyConfigured as exc:
+                problem = f"cannot be imported ({exc.__cause__})"
         if not problem and not callable(value):
             problem = "is not callable"
         if problem:

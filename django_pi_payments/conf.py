@@ -56,6 +56,18 @@ def redact(secret: str | None) -> str:
     return f"{secret[:4]}…{secret[-4:]}"
 
 
+def import_setting(name: str, dotted_path: str) -> Callable[..., Any]:
+    """The object at ``dotted_path``, the value of the setting ``name`` (one of
+    :data:`IMPORT_STRINGS`); :class:`ImproperlyConfigured` when it does not import."""
+    try:
+        imported: Callable[..., Any] = import_string(dotted_path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"Could not import {dotted_path!r} for {SETTINGS_NAME}[{name!r}]: {exc}"
+        ) from exc
+    return imported
+
+
 class PiSettings:
     """Attribute access to ``settings.PI_PAYMENTS`` merged over :data:`DEFAULTS`."""
 
@@ -76,19 +88,9 @@ class PiSettings:
         if name not in self._cache:
             value = self.user_settings.get(name, DEFAULTS[name])
             if name in IMPORT_STRINGS and isinstance(value, str):
-                value = self._import(name, value)
+                value = import_setting(name, value)
             self._cache[name] = value
         return self._cache[name]
-
-    @staticmethod
-    def _import(name: str, dotted_path: str) -> Callable[..., Any]:
-        try:
-            imported: Callable[..., Any] = import_string(dotted_path)
-        except ImportError as exc:
-            raise ImproperlyConfigured(
-                f"Could not import {dotted_path!r} for {SETTINGS_NAME}[{name!r}]: {exc}"
-            ) from exc
-        return imported
 
     @property
     def horizon_url(self) -> str:
