@@ -27,11 +27,12 @@ logger = logging.getLogger("django_pi_payments.services")
 
 S = PaymentStatus
 
-SIGNALS: dict[str, Signal] = {
-    S.APPROVED: signals.payment_approved,
-    S.COMPLETED: signals.payment_completed,
-    S.CANCELLED: signals.payment_cancelled,
-    S.USER_CANCELLED: signals.payment_cancelled,
+# The signal (named in :mod:`django_pi_payments.signals`) each status sends on arrival.
+SIGNALS: dict[str, str] = {
+    S.APPROVED: "payment_approved",
+    S.COMPLETED: "payment_completed",
+    S.CANCELLED: "payment_cancelled",
+    S.USER_CANCELLED: "payment_cancelled",
 }
 
 # The timestamp each status stamps on first arrival.
@@ -227,16 +228,35 @@ def transition(
         setattr(payment, stamp, timezone.now())
     payment.save()
     record_event(payment, kind, source, from_status=from_status, to_status=to_status, detail=detail)
-    signal = SIGNALS.get(to_status)
-    if signal is not None:
-        _send_on_commit(signal, payment)
+    signal_name = SIGNALS.get(to_status)
+    if signal_name is not None:
+        _send_on_commit(signal_name, payment)
     logger.info("payment %s: %s -> %s (%s)", payment.identifier, from_status, to_status, kind)
     return True
 
 
-def _send_on_commit(signal: Signal, payment: Payment) -> None:
+def _send_on_commit(signal_name: str, payment: Payment) -> None:
+    """Send the signal to every receiver once the transaction has committed.
+
+    By then the change is stored, and Pi may have accepted it: a receiver that raises cannot undo
+    it. Its error is logged (Django's dispatcher logs the traceback) and goes no further, so the
+    other receivers still hear the signal and the caller (a callback the Pi SDK would retry, or
+    the host's own transaction with its other commit hooks) never sees it.
+    """
+    signal: Signal = getattr(signals, signal_name)
+
     def send() -> None:
-        signal.send(sender=Payment, payment=payment)
+        for receiver, result in signal.send_robust(sender=Payment, payment=payment):
+            if isinstance(result, Exception):
+                logger.error(
+                    "payment %s is %s, but a %s receiver (%s) raised %s: %s",
+                    payment.identifier,
+                    payment.status,
+                    signal_name,
+                    getattr(receiver, "__qualname__", receiver),
+                    type(result).__name__,
+                    result,
+                )
 
     transaction.on_commit(send, using=db_alias())
 
