@@ -10,8 +10,9 @@ scope to ``None`` there to switch it off):
 * ``pi_payments_refused_tokens``: ``30/min`` access tokens refused, per client IP, wherever a token
   is verified through DRF (see :class:`RefusedTokensThrottle`).
 
-Requests are counted per user when authenticated, per client IP otherwise (behind a proxy set
-``REST_FRAMEWORK["NUM_PROXIES"]``). The counts live in Django's default cache, so every process
+Requests are counted per user when authenticated, per client IP otherwise: the connection's
+``REMOTE_ADDR``, or behind ``REST_FRAMEWORK["NUM_PROXIES"]`` proxies DRF's pick from
+``X-Forwarded-For``. The counts live in Django's default cache, so every process
 sharing that cache (e.g. Redis) shares the limit. If the cache fails, requests are let through and
 a warning is logged: a cache outage must not lock every user out of payments.
 """
@@ -86,6 +87,17 @@ class PiPaymentsThrottle(ScopedRateThrottle):
             f"No throttle rate for scope {self.scope!r}: add it to "
             'REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].'
         )
+
+    def get_ident(self, request: Request) -> str:
+        """The client's address: ``REMOTE_ADDR``, or DRF's pick from ``X-Forwarded-For`` when
+        ``REST_FRAMEWORK["NUM_PROXIES"]`` is set.
+
+        Without ``NUM_PROXIES`` DRF would use the whole ``X-Forwarded-For`` header, which the
+        client writes: a new value on each request would escape every count by address.
+        """
+        if api_settings.NUM_PROXIES is None:
+            return str(request.META.get("REMOTE_ADDR") or "")
+        return super().get_ident(request)
 
 
 class RefusedTokensThrottle(PiPaymentsThrottle):

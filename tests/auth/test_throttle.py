@@ -52,6 +52,34 @@ def test_anonymous_clients_are_counted_per_ip(app, rates):
     assert second.get(ME_URL).status_code == 401
 
 
+def test_a_client_written_x_forwarded_for_escapes_no_count(app, pi_sandbox, rates):
+    """Without ``NUM_PROXIES`` the client's address counts, not the header the client writes."""
+    rates(pi_payments_auth="2/min", pi_payments_refused_tokens="3/min")
+    refused = [
+        APIClient().get(ME_URL, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}", **FORGED).status_code
+        for n in range(5)
+    ]
+    assert refused == [401] * 3 + [429] * 2
+    assert len(pi_sandbox.calls(route="me")) == 3
+    anonymous = [
+        APIClient(REMOTE_ADDR="10.0.0.2").get(ME_URL, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        for n in range(3)
+    ]
+    assert [response.status_code for response in anonymous] == [401, 401, 429]
+
+
+def test_behind_a_proxy_the_forwarded_address_counts(app, pi_sandbox, rates, settings):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="1/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = APIClient(REMOTE_ADDR="10.0.0.1")
+    first = {"HTTP_X_FORWARDED_FOR": "spoofed, 203.0.113.7", **FORGED}
+    second = {"HTTP_X_FORWARDED_FOR": "203.0.113.8", **FORGED}
+    assert proxy.get(ME_URL, **first).status_code == 401
+    again = {**first, "HTTP_X_FORWARDED_FOR": "other, 203.0.113.7"}
+    assert proxy.get(ME_URL, **again).status_code == 429
+    assert proxy.get(ME_URL, **second).status_code == 401
+
+
 def test_authenticated_users_are_counted_per_user(app, pi_sandbox, rates):
     rates(pi_payments_auth="1/min")
     _, alice = pi_sandbox.login(username="alice")
