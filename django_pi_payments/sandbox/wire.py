@@ -22,8 +22,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON keeping non-integral numbers as ``Decimal``; reject NaN and Infinity."""
-    return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+    """Parse JSON keeping non-integral numbers as ``Decimal``; reject NaN and Infinity.
+
+    Raises ``ValueError`` for anything that is not such JSON, nesting too deep to parse included.
+    """
+    try:
+        return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("the JSON document is nested too deeply") from exc
 
 
 def format_amount(amount: Decimal) -> str:

@@ -422,3 +422,10 @@ def test_users_upsert_and_list(sb: SandboxHandle) -> None:
     updated = sb.create_user(uid=user["uid"], scopes=["payments"])
     assert updated == {**user, "scopes": ["payments"]}
     assert sb.request("GET", "/sandbox/users") == [updated]
+
+
+@pytest.mark.parametrize("path", ["/v2/payments", "/v2/payments/abc/complete", "/sandbox/users"])
+def test_deeply_nested_json_body_is_invalid_arguments(api: Api, path: str) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    response = api.post(path, data=nested, headers={"Content-Type": "application/json"})
+    assert (response.status_code, error_of(response)) == (400, "invalid_arguments")
