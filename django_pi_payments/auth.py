@@ -146,8 +146,10 @@ def _ask_pi(access_token: str) -> UserDTO:
     except PiAPIError as exc:
         if exc.status == 429:
             raise PiUnavailable("Pi API rate-limited the token check", status=429) from None
-        logger.warning("Pi refused a token check with %s %s.", exc.status, exc.code)
-        raise _refuse(INVALID_TOKEN, _("Pi refused the access token.")) from None
+        # Pi refuses a bad token with 401. Any other answer (a wrong API_BASE_URL's 404, a
+        # firewall's 403) says nothing about the token, and is not the user's to fix.
+        logger.warning("Pi answered a token check with %s %s.", exc.status, exc.code)
+        raise
 
 
 # Also hides the token in the frames of _check_token_format and me_cache_key called from here.
@@ -159,8 +161,9 @@ def fetch_pi_user_data(
 
     ``fresh`` is true when Pi was asked, false when the answer came from the cache.
     ``before_asking_pi`` is called when Pi is about to be asked; it may raise to refuse.
-    Raises :class:`PiAuthenticationError` when the token is malformed or Pi refuses it, and
-    :class:`~django_pi_payments.exceptions.PiUnavailable` when Pi cannot be reached.
+    Raises :class:`PiAuthenticationError` when the token is malformed or Pi refuses it (401),
+    :class:`~django_pi_payments.exceptions.PiUnavailable` when Pi cannot be reached, and
+    :class:`~django_pi_payments.exceptions.PiAPIError` when Pi answers with another error.
     """
     _check_token_format(access_token)
     key = me_cache_key(access_token)
@@ -320,8 +323,9 @@ def verify_access_token(
     ``pi_user_authenticated`` receivers; ``before_asking_pi`` goes to
     :func:`fetch_pi_user_data`. Raises :class:`PiAuthenticationError` (401) when the token
     is expired (``token_expired``), refused (``invalid_token``) or has no usable site user
-    (``user_not_allowed``), and :class:`~django_pi_payments.exceptions.PiUnavailable` when Pi
-    cannot be reached.
+    (``user_not_allowed``), :class:`~django_pi_payments.exceptions.PiUnavailable` when Pi
+    cannot be reached, and :class:`~django_pi_payments.exceptions.PiAPIError` when Pi answers
+    the check with an error other than 401.
     """
     user_data, fresh = fetch_pi_user_data(access_token, before_asking_pi=before_asking_pi)
     pi_user = None if fresh else _unchanged_pi_user(user_data)

@@ -24,7 +24,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from .auth import INVALID_TOKEN, USER_NOT_ALLOWED, PiAuthenticationError, verify_access_token
-from .exceptions import PiUnavailable
+from .exceptions import PiAPIError, PiUnavailable
 from .models import PiUser
 from .throttles import RefusedTokensThrottle
 
@@ -42,13 +42,22 @@ class PiServiceUnavailable(exceptions.APIException):
     default_code = "pi_unavailable"
 
 
+class PiServiceRefused(exceptions.APIException):
+    """502 ``pi_refused``: Pi answered a token check with an error other than refusing the token."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = _("Pi Network could not check the access token; try again later.")
+    default_code = "pi_refused"
+
+
 class PiAccessTokenAuthentication(BaseAuthentication):
     """Authenticates ``Authorization: Bearer <Pi access token>`` with Pi's ``/v2/me``.
 
     Follows DRF's contract: ``None`` when the header is absent or of another scheme (so other
     classes may try), :class:`~rest_framework.exceptions.AuthenticationFailed` (401, with the code
-    ``token_expired``, ``invalid_token`` or ``user_not_allowed``) when the token is bad, and
-    :class:`PiServiceUnavailable` (503) when Pi is unreachable. On success ``request.user`` is the
+    ``token_expired``, ``invalid_token`` or ``user_not_allowed``) when the token is bad,
+    :class:`PiServiceUnavailable` (503) when Pi is unreachable, and :class:`PiServiceRefused`
+    (502) when Pi answers the check with another error. On success ``request.user`` is the
     site user and ``request.auth`` its :class:`~django_pi_payments.models.PiUser`.
     """
 
@@ -76,7 +85,8 @@ class PiAccessTokenAuthentication(BaseAuthentication):
 
     @sensitive_variables("access_token")
     def authenticate_credentials(self, access_token: str, request: Request) -> tuple[_User, PiUser]:
-        """Verify ``access_token``, turning refusals into DRF's 401 and an outage into 503.
+        """Verify ``access_token``, turning refusals into DRF's 401, an outage into 503 and
+        another error answer of Pi's into 502.
 
         A client that has had too many tokens refused gets 429 instead of a call to Pi
         (:class:`~django_pi_payments.throttles.RefusedTokensThrottle`).
@@ -93,6 +103,8 @@ class PiAccessTokenAuthentication(BaseAuthentication):
         except PiUnavailable as exc:
             logger.warning("Pi unavailable while verifying an access token: %s", exc)
             raise PiServiceUnavailable() from None
+        except PiAPIError:
+            raise PiServiceRefused() from None
         return pi_user.user, pi_user
 
     def authenticate_header(self, request: Request) -> str:

@@ -38,8 +38,10 @@ class PiAccessTokenBackend(ModelBackend):
         """The user owning ``pi_access_token``, or ``None`` when there is no token or Pi refuses it.
 
         Other credentials (``username``/``password``) are left to the other backends. When Pi
-        cannot be reached, :class:`~django_pi_payments.exceptions.PiUnavailable` propagates, so
-        that the caller can answer "try again" instead of "wrong credentials".
+        cannot be reached, :class:`~django_pi_payments.exceptions.PiUnavailable` propagates, and
+        when Pi answers the check with an error other than refusing the token,
+        :class:`~django_pi_payments.exceptions.PiAPIError` (both are ``PiError``), so that the
+        caller can answer "try again" instead of "wrong credentials".
         """
         if not isinstance(pi_access_token, str):
             return None

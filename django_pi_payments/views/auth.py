@@ -44,7 +44,8 @@ class AuthView(PiPaymentsAPIView):
 
     200 ``{"uid", "username"}``; 400 ``invalid_request`` for a bad body; 401 ``token_expired``,
     ``invalid_token`` or ``user_not_allowed``; 415 for a non-JSON body; 429 when throttled;
-    503 ``pi_unavailable`` when Pi cannot be reached.
+    502 ``pi_refused`` when Pi answers the check with another error; 503 ``pi_unavailable`` when
+    Pi cannot be reached.
     """
 
     authentication_classes = (SessionUserWithoutCSRF,)

@@ -7,7 +7,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.test import RequestFactory
 
 from django_pi_payments.backends import PiAccessTokenBackend
-from django_pi_payments.exceptions import PiUnavailable
+from django_pi_payments.exceptions import PiAPIError, PiUnavailable
 from django_pi_payments.models import PiUser
 
 User = get_user_model()
@@ -42,6 +42,12 @@ def test_password_credentials_are_left_to_other_backends(app, pi_sandbox):
 def test_pi_outage_propagates(app, pi_sandbox, pioneer):
     pi_sandbox.add_fault("me", drop=True, count=None)
     with pytest.raises(PiUnavailable):
+        authenticate(None, pi_access_token=pioneer[1])
+
+
+def test_pi_error_answer_propagates(app, pi_sandbox, pioneer):
+    pi_sandbox.add_fault("me", status=404, count=None)
+    with pytest.raises(PiAPIError):
         authenticate(None, pi_access_token=pioneer[1])
 
 

@@ -109,6 +109,13 @@ def test_pi_unreachable_is_503_in_any_drf_view(app, pi_sandbox, pioneer):
     assert response.data["detail"].code == "pi_unavailable"
 
 
+def test_pi_error_answer_is_502_in_any_drf_view(app, pi_sandbox, pioneer):
+    pi_sandbox.add_fault("me", status=404, count=None)
+    response = get("/whoami", f"Bearer {pioneer[1]}")
+    assert response.status_code == 502
+    assert response.data["detail"].code == "pi_refused"
+
+
 def test_pi_unreachable_is_503_in_the_app_format(app, pi_sandbox, pioneer):
     pi_sandbox.add_fault("me", status=503, count=None)
     response = get(ME_URL, f"Bearer {pioneer[1]}")

@@ -181,6 +181,21 @@ def test_pi_rate_limit_is_503(app, api, pi_sandbox, pioneer):
     assert response.json()["error"] == "pi_unavailable"
 
 
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_pi_answering_other_than_401_is_502_not_a_refused_token(
+    app, api, pi_sandbox, pioneer, status
+):
+    """Pi refuses a bad token with 401; a 404 (wrong ``API_BASE_URL``) or a firewall's 403 says
+    nothing about the token, so it is not the user's to fix."""
+    pi_sandbox.add_fault("me", status=status, count=None)
+    response = sign_in(api, pioneer[1])
+    assert response.status_code == 502
+    assert response.json()["error"] == "pi_refused"
+    assert not PiUser.objects.exists()
+    assert not User.objects.exists()
+    assert api.get(ME_URL).status_code == 401  # not logged in
+
+
 def test_stopped_pi_is_503(app, api, pioneer, pi_config):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -167,6 +167,12 @@ def test_users_without_a_site_account_are_not_counted(app, pi_sandbox, pi_config
     assert APIClient().get(ME_URL, **FORGED).status_code == 401
 
 
+def test_pi_error_answers_are_not_counted(app, api, pi_sandbox, rates):
+    rates(pi_payments_auth=None, pi_payments_refused_tokens="1/min")
+    pi_sandbox.add_fault("me", status=404, count=2)
+    assert [api.get(ME_URL, **FORGED).status_code for _ in range(3)] == [502, 502, 401]
+
+
 def test_refused_tokens_scope_can_be_switched_off(app, api, pi_sandbox, rates):
     rates(pi_payments_auth=None, pi_payments_refused_tokens=None)
     assert {api.get(ME_URL, **FORGED).status_code for _ in range(40)} == {401}
