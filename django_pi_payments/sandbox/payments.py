@@ -15,7 +15,7 @@ from .errors import SandboxError
 from .ids import is_account_id, new_identifier, new_txid
 from .models import A2U, U2A, LedgerTx, Payment, User
 from .state import SandboxState
-from .wire import parse_amount
+from .wire import MAX_AMOUNT, MAX_DECIMALS, parse_amount
 
 __all__ = [
     "approve",
@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 ONGOING_MESSAGE = "You need to complete the ongoing payment first to create a new one."
+AMOUNT_MESSAGE = (
+    f"The amount must be a positive number up to {MAX_AMOUNT} with at most {MAX_DECIMALS} decimals."
+)
 
 
 def _invalid(message: str) -> SandboxError:
@@ -87,9 +90,7 @@ def _payment_args(data: Mapping[str, Any], *, with_uid: bool) -> tuple[Decimal, 
             raise SandboxError("missing_param", f"Missing parameter: {name}.")
     amount = parse_amount(data["amount"])
     if amount is None:
-        raise SandboxError(
-            "invalid_amount", "The amount must be a positive number with at most 7 decimals."
-        )
+        raise SandboxError("invalid_amount", AMOUNT_MESSAGE)
     memo = data["memo"]
     if not isinstance(memo, str):
         raise _invalid("The memo must be a string.")
@@ -330,7 +331,7 @@ def submit_user_transaction(
             raise SandboxError("payment_not_approved", "The payment is not approved yet.")
         amount = parse_amount(data.get("amount", payment.amount))
         if amount is None:
-            raise SandboxError("invalid_amount", "The amount must be a positive number.")
+            raise SandboxError("invalid_amount", AMOUNT_MESSAGE)
         memo = data.get("memo", payment.identifier)
         if memo is not None and not isinstance(memo, str):
             raise _invalid('"memo" must be a string or null.')

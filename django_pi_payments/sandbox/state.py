@@ -238,9 +238,11 @@ class SandboxState:
         balance = data.get("balance")
         sequence = data.get("sequence")
         if balance is not None and (
-            isinstance(balance, bool) or not isinstance(balance, int | Decimal) or balance < 0
+            isinstance(balance, bool)
+            or not isinstance(balance, int | Decimal)
+            or not 0 <= balance <= wire.MAX_AMOUNT
         ):
-            raise _invalid('"balance" must be a non-negative number.')
+            raise _invalid(f'"balance" must be a number from 0 to {wire.MAX_AMOUNT}.')
         if sequence is not None and (
             isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0
         ):

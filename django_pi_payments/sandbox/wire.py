@@ -1,33 +1,55 @@
 """JSON on the wire: exact ``Decimal`` amounts in and out, and amount validation.
 
-Request bodies are parsed with ``parse_float=Decimal`` so ``1.1`` stays exactly ``1.1``; responses
-write a ``Decimal`` as a bare JSON number with its exact decimal text (never through ``float``).
+Request bodies are parsed into ``Decimal`` so ``1.1`` stays exactly ``1.1``; responses write a
+``Decimal`` as a bare JSON number with its exact decimal text (never through ``float``). A number
+out of a double's range (``1e400``) is refused: no Pi client could send or read it, and its exact
+text would not fit in an answer.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["MAX_DECIMALS", "dumps", "format_amount", "horizon_amount", "loads", "parse_amount"]
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_DECIMALS",
+    "dumps",
+    "format_amount",
+    "horizon_amount",
+    "loads",
+    "parse_amount",
+]
 
 MAX_DECIMALS = 7
 _STROOP = Decimal(1).scaleb(-MAX_DECIMALS)
+# The largest amount on the Pi Blockchain (Stellar): a signed 64-bit count of stroops.
+MAX_AMOUNT = (2**63 - 1) * _STROOP
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _parse_decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    as_float = float(number)
+    if not math.isfinite(as_float) or (number and not as_float):
+        raise ValueError(f"the JSON number {text[:40]} is out of range")
+    return number
+
+
 def loads(data: bytes | str) -> Any:
-    """Parse JSON keeping non-integral numbers as ``Decimal``; reject NaN and Infinity.
+    """Parse JSON keeping non-integral numbers as ``Decimal``; reject NaN, Infinity and numbers
+    out of a double's range.
 
     Raises ``ValueError`` for anything that is not such JSON, nesting too deep to parse included.
     """
     try:
-        return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(data, parse_float=_parse_decimal, parse_constant=_reject_constant)
     except RecursionError as exc:
         raise ValueError("the JSON document is nested too deeply") from exc
 
@@ -44,7 +66,8 @@ def horizon_amount(amount: Decimal) -> str:
 
 
 def parse_amount(value: object) -> Decimal | None:
-    """Return ``value`` as a positive ``Decimal`` with at most 7 decimals, or ``None`` if invalid.
+    """Return ``value`` as a positive ``Decimal`` with at most 7 decimals and at most
+    :data:`MAX_AMOUNT`, or ``None`` if invalid.
 
     Only JSON numbers are accepted: strings and booleans are not amounts.
     """
@@ -54,7 +77,7 @@ def parse_amount(value: object) -> Decimal | None:
         amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount <= 0:
+    if not amount.is_finite() or not 0 < amount <= MAX_AMOUNT:
         return None
     exponent = amount.normalize().as_tuple().exponent
     if not isinstance(exponent, int) or exponent < -MAX_DECIMALS:

@@ -162,6 +162,7 @@ def test_a2u_create_returns_an_approved_payment(sb: SandboxHandle, api: Api) -> 
         ({"payment": {"amount": "1", "memo": "m", "uid": "U"}}, "invalid_amount"),
         ({"payment": {"amount": True, "memo": "m", "uid": "U"}}, "invalid_amount"),
         ({"payment": {"amount": Decimal("1.00000001"), "memo": "m", "uid": "U"}}, "invalid_amount"),
+        ({"payment": {"amount": Decimal("1E+12"), "memo": "m", "uid": "U"}}, "invalid_amount"),
         ({"payment": {"amount": 1, "memo": 5, "uid": "U"}}, "invalid_arguments"),
         ({"payment": {"amount": 1, "memo": "m", "uid": 5}}, "invalid_arguments"),
         ({"payment": {"amount": 1, "memo": "m", "uid": "U", "metadata": [1]}}, "invalid_metadata"),
@@ -429,3 +430,35 @@ def test_deeply_nested_json_body_is_invalid_arguments(api: Api, path: str) -> No
     nested = b"[" * 100_000 + b"]" * 100_000
     response = api.post(path, data=nested, headers={"Content-Type": "application/json"})
     assert (response.status_code, error_of(response)) == (400, "invalid_arguments")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"payment": {"amount": 1e9999999, "memo": "m", "metadata": {}, "uid": "U"}}',
+        b'{"payment": {"amount": 1, "memo": "m", "metadata": {"x": 1e9999999}, "uid": "U"}}',
+    ],
+)
+def test_numbers_out_of_range_are_refused_and_leave_the_state_usable(
+    sb: SandboxHandle, api: Api, body: bytes
+) -> None:
+    sb.create_user(uid="U")
+    response = api.post("/v2/payments", data=body, headers={"Content-Type": "application/json"})
+    assert (response.status_code, error_of(response)) == (400, "invalid_arguments")
+    listed = api.get("/v2/payments/incomplete_server_payments")
+    assert listed.json() == {"incomplete_server_payments": []}
+
+
+def test_an_amount_beyond_the_blockchain_s_maximum_is_refused(sb: SandboxHandle, api: Api) -> None:
+    user = sb.create_user()
+    response = api.post(
+        "/sandbox/payments", json={"uid": user["uid"], "amount": 10**30, "memo": "m"}, auth=None
+    )
+    assert (response.status_code, error_of(response)) == (400, "invalid_amount")
+    response = api.post(
+        "/sandbox/accounts",
+        json={"account_id": user["wallet_address"], "balance": 10**30},
+        auth=None,
+    )
+    assert (response.status_code, error_of(response)) == (400, "invalid_arguments")
+    assert api.get(f"/horizon/accounts/{user['wallet_address']}").status_code == 200

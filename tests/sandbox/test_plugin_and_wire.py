@@ -104,7 +104,7 @@ def test_encode_rejects_short_keys() -> None:
         ids.encode_account_id(b"short")
 
 
-@given(st.decimals(min_value=Decimal("0.0000001"), max_value=Decimal(10**12), places=7))
+@given(st.decimals(min_value=Decimal("0.0000001"), max_value=wire.MAX_AMOUNT, places=7))
 def test_amounts_round_trip_exactly(amount: Decimal) -> None:
     text = wire.dumps({"amount": amount})
     assert wire.loads(text)["amount"] == amount
@@ -125,6 +125,10 @@ def test_amounts_round_trip_exactly(amount: Decimal) -> None:
         (True, None),
         (None, None),
         (Decimal("NaN"), None),
+        (Decimal("922337203685.4775807"), Decimal("922337203685.4775807")),
+        (Decimal("922337203685.4775808"), None),
+        (10**30, None),
+        (Decimal("1E+9999999"), None),
     ],
 )
 def test_parse_amount(value: Any, parsed: Decimal | None) -> None:
@@ -138,3 +142,9 @@ def test_dumps_formats() -> None:
     assert wire.horizon_amount(Decimal("1.5")) == "1.5000000"
     with pytest.raises(ValueError, match="not valid JSON"):
         wire.loads("Infinity")
+
+
+@pytest.mark.parametrize("text", ["1e400", "-1e400", "1e-400", "1E+9999999", "[1e-9999999]"])
+def test_loads_rejects_numbers_out_of_a_double_s_range(text: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        wire.loads(text)
