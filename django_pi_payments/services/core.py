@@ -21,7 +21,7 @@ from django.utils import timezone
 from .. import signals
 from ..dto import PaymentDTO, without_nul
 from ..exceptions import IllegalTransition
-from ..models import Payment, PaymentEvent, PaymentStatus, PiUser
+from ..models import TRANSITIONS, Payment, PaymentEvent, PaymentStatus, PiUser
 
 logger = logging.getLogger("django_pi_payments.services")
 
@@ -265,13 +265,17 @@ def adopt(payment: Payment, dto: PaymentDTO, *, source: str, kind: str = "synced
     """Bring the locked ``payment`` to the status Pi reports; ``True`` when it moved.
 
     Pi's truth wins, but a final local status never moves: a disagreement is logged and
-    audited instead.
+    audited instead. An answer that only lags behind ours (read before a racing request moved
+    the payment on, or Pi's flags not caught up yet, e.g. no tx linked) is no disagreement: ours
+    is kept, and a final payment is not rewritten with the older answer.
     """
     target = status_from_dto(dto)
-    if target == payment.status or (not payment.can_transition(target) and not payment.is_final):
-        # Same status, or Pi's flags lag behind ours (e.g. no tx linked yet): keep ours.
+    lags_behind = payment.status in TRANSITIONS[target]
+    if target == payment.status or (lags_behind and not payment.is_final):
         apply_dto(payment, dto)
         payment.save()
+        return False
+    if lags_behind:
         return False
     if not payment.can_transition(target):
         logger.error(

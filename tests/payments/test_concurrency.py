@@ -59,3 +59,62 @@ def test_sixteen_concurrent_completes(postgres, pi_settings_for_sandbox, pi_sand
     assert completed_events.count() == 1
     accepted = [c for c in pi_sandbox.calls("complete") if c["status"] == 200]
     assert len(accepted) == 1
+
+
+def race(requests: list[tuple[str, dict[str, object]]]) -> list[int]:
+    """POST every ``(route, body)`` at once, each from its own thread; the statuses."""
+    barrier = threading.Barrier(len(requests))
+    statuses: list[int] = []
+
+    def post(route: str, body: dict[str, object]) -> None:
+        client = APIClient()
+        barrier.wait()
+        try:
+            statuses.append(client.post(f"/pi_payment/{route}", body, format="json").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=request) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def test_concurrent_approves(postgres, pi_settings_for_sandbox, pi_sandbox, signal_log):
+    user, token = pi_sandbox.login(username="racer")
+    identifier = pi_sandbox.create_payment(user["uid"], "2", memo="race")["identifier"]
+    body = {"paymentId": identifier, "accessToken": token}
+    assert race([("approve", body)] * 8) == [200] * 8
+    assert signal_log.count("approved", identifier) == 1
+    events = PaymentEvent.objects.filter(payment__identifier=identifier)
+    assert [event.kind for event in events] == ["approved"]
+    assert [c["status"] for c in pi_sandbox.calls("approve")] == [200]
+
+
+def test_every_callback_racing_to_the_same_end(
+    postgres, pi_settings_for_sandbox, pi_sandbox, signal_log
+):
+    user, token = pi_sandbox.login(username="racer")
+    identifier = pi_sandbox.create_payment(user["uid"], "2", memo="race")["identifier"]
+    approve = {"paymentId": identifier, "accessToken": token}
+    assert race([("approve", approve)]) == [200]
+    txid = pi_sandbox.submit_transaction(identifier)["txid"]
+    with_tx = {"paymentId": identifier, "transactionId": txid}
+    only_id = {"paymentId": identifier}
+    requests: list[tuple[str, dict[str, object]]] = [
+        ("complete", with_tx),
+        ("incomplete", with_tx),
+        ("cancel", only_id),
+        ("error", {**only_id, "error": "closed"}),
+        ("approve", approve),
+    ] * 3
+    assert race(requests) == [200] * len(requests)
+    assert signal_log.count("completed", identifier) == 1
+    assert signal_log.count("approved", identifier) == 1
+    kinds = PaymentEvent.objects.filter(payment__identifier=identifier).values_list(
+        "kind", flat=True
+    )
+    transitions = [kind for kind in kinds if kind not in {"frontend_error"}]
+    assert sorted(transitions) == ["approved", "completed"]

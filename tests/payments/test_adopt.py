@@ -1,0 +1,38 @@
+"""Adopting Pi's answer: an answer older than the local state is no conflict; a real one is."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from django_pi_payments import services
+from django_pi_payments.dto import PaymentStatusDTO
+from django_pi_payments.models import Payment, PaymentStatus
+
+from .conftest import events
+
+S = PaymentStatus
+
+
+def test_an_answer_read_before_the_completion_changes_nothing(flow, pi_sandbox, signal_log):
+    identifier, txid = flow.paid()
+    read_before = services.fetch(identifier)  # e.g. by the cancel route, racing the completion
+    assert flow.complete(identifier, txid).status_code == 200
+    stored = Payment.objects.get(identifier=identifier)
+    payment = services.sync(identifier, dto=read_before)
+    assert payment.status == S.COMPLETED
+    assert [event.kind for event in events(identifier)] == ["completed", "approved"]
+    assert Payment.objects.get(identifier=identifier).raw == stored.raw
+    assert signal_log.count("completed", identifier) == 1
+
+
+def test_pi_completing_a_payment_cancelled_here_is_a_conflict(flow, pi_sandbox, signal_log):
+    identifier, _txid = flow.paid()
+    completed = services.fetch(identifier)
+    Payment.objects.filter(identifier=identifier).update(status=S.CANCELLED)
+    flags = dataclasses.replace(completed.status, developer_completed=True)
+    assert isinstance(flags, PaymentStatusDTO)
+    services.sync(identifier, dto=dataclasses.replace(completed, status=flags))
+    [conflict] = events(identifier, "sync_conflict")
+    assert (conflict.to_status, conflict.detail) == (S.CANCELLED, {"pi_status": S.COMPLETED})
+    assert Payment.objects.get(identifier=identifier).status == S.CANCELLED
+    assert signal_log.count("completed", identifier) == 0
