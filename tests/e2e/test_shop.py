@@ -130,3 +130,20 @@ def test_staff_cancels_an_approved_unpaid_payment_in_the_admin(
     buyer.goto(shop.url + "/orders/")
     expect(buyer.get_by_test_id("order-row")).to_have_attribute("data-status", "cancelled")
     shots.take(buyer, "order-cancelled")
+
+
+def test_a_failed_completion_is_shown_and_the_next_try_pays(
+    page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    shots = Screenshots("completion-error")
+    sign_in(page, shop, "katherine", shots)
+    pi_sandbox.add_fault("complete", status=503, count=None)  # Pi is down when the shop completes
+
+    buy(page, "Coffee")
+    page.get_by_test_id("pi-wallet-confirm").click()
+
+    expect(page.get_by_test_id("message")).to_contain_text("Pi Network is unreachable")
+    shots.take(page, "completion-error-shown")
+    pi_sandbox.clear_faults()  # Pi is back: the Pi SDK calls the shop again (every 10 s)
+    expect(page.get_by_test_id("order-status")).to_have_text("Paid", timeout=3 * TIMEOUT_MS)
+    shots.take(page, "order-paid")

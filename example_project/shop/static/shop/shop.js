@@ -20,6 +20,12 @@
     show(error && error.message ? error.message : String(error));
   }
 
+  /** Show the error, then rethrow it: the Pi SDK sees the callback fail and calls it again. */
+  function showAndRethrow(error) {
+    fail(error);
+    throw error;
+  }
+
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]*)/);
     return match ? decodeURIComponent(match[1]) : "";
@@ -49,7 +55,7 @@
     return post("/pi_payment/incomplete", {
       paymentId: payment.identifier,
       transactionId: payment.transaction ? payment.transaction.txid : null,
-    });
+    }).catch(showAndRethrow);
   }
 
   /** Authenticate with Pi and log the Django session in as that Pioneer (if it is not already). */
@@ -78,22 +84,22 @@
     Pi.createPayment(
       { amount: Number(order.amount), memo: order.memo, metadata: { order_id: order.order_id } },
       {
+        // Every answer is shown: an error stays on the page (the Pi SDK calls again in a while),
+        // a success clears it or moves on to the order's page.
         onReadyForServerApproval(paymentId) {
-          return post("/pi_payment/approve", { paymentId, accessToken: auth.accessToken }).catch((error) => {
-            fail(error);
-            throw error; // the Pi SDK calls again in a while
-          });
+          return post("/pi_payment/approve", { paymentId, accessToken: auth.accessToken }).then(
+            () => show(""),
+            showAndRethrow
+          );
         },
-        async onReadyForServerCompletion(paymentId, txid) {
-          await post("/pi_payment/complete", { paymentId, transactionId: txid });
-          location.assign(order.url);
+        onReadyForServerCompletion(paymentId, txid) {
+          return post("/pi_payment/complete", { paymentId, transactionId: txid }).then(
+            () => location.assign(order.url),
+            showAndRethrow
+          );
         },
-        async onCancel(paymentId) {
-          try {
-            await post("/pi_payment/cancel", { paymentId });
-          } finally {
-            location.assign(order.url);
-          }
+        onCancel(paymentId) {
+          return post("/pi_payment/cancel", { paymentId }).then(() => location.assign(order.url), fail);
         },
         onError(error, payment) {
           fail(error);
