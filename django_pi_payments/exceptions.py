@@ -198,3 +198,18 @@ class PiUnreachable(PaymentError):
 
     status_code = 503
     default_code = "pi_unavailable"
+
+
+# The codes of the errors that say Pi or Horizon could not be reached.
+UNREACHABLE_CODES = frozenset({PiUnreachable.default_code, "horizon_unavailable"})
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says Pi or Horizon could not be reached, directly or as the cause of an
+    app-to-user failure: the next call would most likely wait for its timeouts too."""
+    for candidate in (error, error.__cause__):
+        if isinstance(candidate, PiUnavailable):
+            return True
+        if isinstance(candidate, PaymentError) and candidate.code in UNREACHABLE_CODES:
+            return True
+    return False

@@ -32,7 +32,7 @@ from django.utils import timezone
 from . import services
 from .client import get_client
 from .dto import APP_TO_USER, USER_TO_APP, PaymentDTO
-from .exceptions import PaymentError, PiError
+from .exceptions import PaymentError, PiError, PiUnreachable, is_unreachable
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
 from .services.core import atomic, db_alias, lock, status_from_dto
 
@@ -40,6 +40,12 @@ logger = logging.getLogger("django_pi_payments.reconcile")
 
 S = PaymentStatus
 SOURCE = EventSource.RECONCILE
+# After this many payments in a row failed because Pi (or Horizon) was unreachable, a run starts
+# no more: during an outage each payment waits for its timeouts and retries, and a run would last
+# hours. The rest are reported as ``not_tried``, for the next run.
+STOP_AFTER_UNREACHABLE = 10
+NOT_TRIED = "not_tried"
+NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network is unreachable"
 
 
 class ReconcileBusy(Exception):
@@ -55,11 +61,18 @@ class Outcome:
     before: str | None = None
     after: str | None = None
     error: str | None = None
+    unreachable: bool = field(default=False, repr=False)
 
     @property
     def failed(self) -> bool:
-        """An error stopped this payment's action."""
+        """An error stopped this payment's action (or kept the run from trying it)."""
         return self.error is not None
+
+    def as_json(self) -> dict[str, Any]:
+        """The payment's entry in :meth:`Report.as_json`."""
+        entry = asdict(self)
+        del entry["unreachable"]
+        return entry
 
 
 @dataclass
@@ -71,11 +84,11 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        """``total``, ``failed`` and one count per action."""
+        """``total``, ``failed`` (tried and failed) and one count per other action."""
         counts = Counter(outcome.action for outcome in self.outcomes)
         return {
             "total": len(self.outcomes),
-            "failed": sum(outcome.failed for outcome in self.outcomes),
+            "failed": counts.pop("failed", 0),
             **dict(sorted(counts.items())),
         }
 
@@ -89,7 +102,7 @@ class Report:
         return {
             "dry_run": self.dry_run,
             "counts": self.counts,
-            "payments": [asdict(outcome) for outcome in self.outcomes],
+            "payments": [outcome.as_json() for outcome in self.outcomes],
         }
 
 
@@ -198,7 +211,9 @@ def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outco
         except (PaymentError, PiError) as exc:
             after = _status(identifier)
             code = getattr(exc, "code", type(exc).__name__)
-            return Outcome(identifier, "failed", before, after, f"{code}: {exc}")
+            return Outcome(
+                identifier, "failed", before, after, f"{code}: {exc}", is_unreachable(exc)
+            )
         if action == "mark_cancelled" and done is not None and not done.is_final:
             action = "wait"  # a payout's cancel at Pi waits for its deadline
         return Outcome(identifier, action, before, done.status if done else before)
@@ -284,9 +299,22 @@ def _run_pool(
 ) -> Iterator[Outcome]:
     """Run :func:`process` over ``items`` with at most twice as many payments as workers in flight.
 
+    Once :data:`STOP_AFTER_UNREACHABLE` payments in a row failed because Pi was unreachable, no
+    more are started: those in flight finish, and the rest come out as ``not_tried``.
+
     Each worker thread keeps its database connections for the whole run (opening one per payment
     would cost more than the payment's own queries); they are closed once the pool has stopped.
     """
+    items = iter(items)
+    unreachable_in_a_row = 0
+
+    def results(done: Iterable[Future[Outcome]]) -> Iterator[Outcome]:
+        nonlocal unreachable_in_a_row
+        for future in done:
+            outcome = future.result()
+            unreachable_in_a_row = unreachable_in_a_row + 1 if outcome.unreachable else 0
+            yield outcome
+
     opened: list[BaseDatabaseWrapper] = []
     try:
         with ThreadPoolExecutor(
@@ -301,10 +329,12 @@ def _run_pool(
                     pending.add(pool.submit(process, identifier, dto, options))
                     if len(pending) >= 2 * workers:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        yield from (future.result() for future in done)
+                        yield from results(done)
+                        if unreachable_in_a_row >= STOP_AFTER_UNREACHABLE:
+                            break
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from (future.result() for future in done)
+                    yield from results(done)
             except BaseException:
                 for future in pending:
                     future.cancel()
@@ -313,6 +343,8 @@ def _run_pool(
         for connection in opened:
             connection.close()
             connection.dec_thread_sharing()
+    for identifier, _dto in items:
+        yield Outcome(identifier, NOT_TRIED, error=NOT_TRIED_ERROR, unreachable=True)
 
 
 def _share_connections(opened: list[BaseDatabaseWrapper]) -> None:

@@ -31,6 +31,7 @@ from ..exceptions import (
     PiRefused,
     PiUnreachable,
     VerificationFailed,
+    is_unreachable,
 )
 from ..models import Direction, EventSource, Payment, PaymentStatus
 from ..services.a2u_resume import cancel_deadline
@@ -91,12 +92,6 @@ def report_error(
     else:
         outcome = _("%(detail)s (%(code)s)") % {"detail": error.detail, "code": error.code}
         report(modeladmin, request, payment, outcome, messages.ERROR, action=action)
-
-
-def is_unreachable(error: PaymentError) -> bool:
-    """Whether ``error`` says Pi (or Horizon) could not be reached, directly or as the cause of an
-    app-to-user failure."""
-    return isinstance(error, PiUnreachable) or isinstance(error.__cause__, PiUnreachable)
 
 
 def for_each_while_reachable(

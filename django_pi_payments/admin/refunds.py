@@ -24,13 +24,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import services
-from ..exceptions import InvalidRequest, PaymentError
+from ..exceptions import InvalidRequest, PaymentError, is_unreachable
 from ..models import Direction, EventSource, Payment
 from ..services.a2u import checked_amount
 from ..services.refunds import display_amount, is_refundable
 from .actions import (
     for_each_while_reachable,
-    is_unreachable,
     report,
     report_error,
     status_label,
@@ -139,10 +138,12 @@ def refund_one(
         if error.payment is None:
             report_error(modeladmin, request, payment, error, REFUND)
             return not is_unreachable(error)
+        cause = error.__cause__
+        detail = cause.detail if isinstance(cause, PaymentError) else error.detail
         outcome = _(
-            "refund %(refund)s created but not completed yet (%(code)s): %(detail)s "
+            "refund %(refund)s created but not completed yet (%(code)s): %(detail)s. "
             "pi_reconcile will finish it."
-        ) % {"refund": error.payment.identifier, "code": error.code, "detail": error.detail}
+        ) % {"refund": error.payment.identifier, "code": error.code, "detail": detail.rstrip(".")}
         report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
         return not is_unreachable(error)
     except PaymentError as error:

@@ -88,3 +88,27 @@ def test_refunds_stop_calling_pi_once_it_is_unreachable(
     ]
     assert len(a2u.calls("create_payment")) == 1
     assert not Payment.objects.filter(refund_of__in=selected).exists()
+
+
+def test_refunds_stop_once_horizon_is_unreachable(admin_client: Client, a2u: SandboxHandle) -> None:
+    make = PaymentMaker(a2u)
+    selected = [make.completed(), make.completed()]
+    a2u.add_fault("horizon_account", status=503, count=None)
+    a2u.clear_calls()
+
+    response = confirm_refund(admin_client, selected)
+
+    first, second = in_changelist_order(selected)
+    (tried, not_tried) = messages_of(response)
+    refund = Payment.objects.get(refund_of=first)
+    assert tried == (
+        "warning",
+        f"Payment {first.identifier}: refund {refund.identifier} created but not completed yet "
+        "(horizon_unavailable): Horizon answered 503. pi_reconcile will finish it.",
+    )
+    assert not_tried == (
+        "error",
+        f"Payment {second.identifier}: not tried: Pi Network is unreachable.",
+    )
+    assert len(a2u.calls("create_payment")) == 1
+    assert a2u.calls("horizon_submit") == []

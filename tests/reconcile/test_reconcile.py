@@ -16,7 +16,7 @@ from django_pi_payments import signals
 from django_pi_payments.client import get_client
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
-from django_pi_payments.reconcile import reconcile, run_lock
+from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, reconcile, run_lock
 
 S = PaymentStatus
 
@@ -148,6 +148,71 @@ def test_a_failing_receiver_does_not_stop_the_run(flow, pi_sandbox, signal_log):
     assert "RuntimeError: the order could not be fulfilled" in failed["error"]
     assert {status(identifier) for identifier in paid} == {S.COMPLETED}
     assert signal_log.count("completed") == 3
+
+
+def paid_payments(flow, count: int) -> list[str]:
+    return [flow.for_new_shopper(f"due{n}").paid()[0] for n in range(count)]
+
+
+def test_a_run_stops_trying_once_pi_is_unreachable(flow, pi_sandbox):
+    due = paid_payments(flow, STOP_AFTER_UNREACHABLE + 15)
+    pi_sandbox.add_fault("complete", status=503, count=1000)
+    pi_sandbox.clear_calls()
+    out, _err = run("--json", "--workers", "1")
+    document = json.loads(out)
+    counts = document["counts"]
+    tried = counts["failed"]
+    # The run stops after the streak; the payments the pool held then (at most 2) finish.
+    assert STOP_AFTER_UNREACHABLE <= tried <= STOP_AFTER_UNREACHABLE + 2
+    assert counts["total"] == tried + counts["not_tried"] == len(due)
+    assert len(pi_sandbox.calls("complete")) == tried
+    not_tried = [entry for entry in document["payments"] if entry["action"] == "not_tried"]
+    assert {entry["error"] for entry in not_tried} == {
+        "pi_unavailable: not tried, Pi Network is unreachable"
+    }
+    untouched = [entry["identifier"] for entry in not_tried]
+    assert not PaymentEvent.objects.filter(payment__identifier__in=untouched, kind="pi_error")
+    assert {status(identifier) for identifier in untouched} == {S.APPROVED}
+    pi_sandbox.clear_faults()
+    run()
+    assert {status(identifier) for identifier in due} == {S.COMPLETED}
+
+
+def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox):
+    paid_payments(flow, STOP_AFTER_UNREACHABLE + 5)
+    pi_sandbox.add_fault("complete", status=503, count=1000)
+    with pytest.raises(CommandError):
+        run("--workers", "1", "--fail-on-error")
+    out, err = run("--workers", "1")
+    failed_lines = [line for line in err.splitlines() if ": failed (" in line]
+    not_tried = STOP_AFTER_UNREACHABLE + 5 - len(failed_lines)
+    assert not_tried >= 3
+    assert err.splitlines()[-1] == (
+        f"{not_tried} payment(s) not tried: Pi Network is unreachable; the next run retries them."
+    )
+    assert f"failed {len(failed_lines)}, " in out and f"not_tried {not_tried}" in out
+
+
+def test_a_streak_of_unreachable_payments_shorter_than_the_limit_does_not_stop_the_run(
+    flow, pi_sandbox
+):
+    due = paid_payments(flow, STOP_AFTER_UNREACHABLE + 5)
+    pi_sandbox.add_fault("complete", status=503, count=STOP_AFTER_UNREACHABLE - 1)
+    out, _err = run("--json", "--workers", "1")
+    counts = json.loads(out)["counts"]
+    assert "not_tried" not in counts
+    assert counts["failed"] == STOP_AFTER_UNREACHABLE - 1
+    assert counts["complete"] == len(due) - counts["failed"]
+
+
+def test_refusals_by_pi_do_not_stop_the_run(flow, pi_sandbox):
+    due = paid_payments(flow, STOP_AFTER_UNREACHABLE + 5)
+    pi_sandbox.add_fault("complete", status=400, body={"error": "unknown_error"}, count=1000)
+    out, _err = run("--json", "--workers", "1")
+    counts = json.loads(out)["counts"]
+    assert "not_tried" not in counts
+    assert counts["failed"] == len(due)
+    assert len(pi_sandbox.calls("complete")) >= len(due)
 
 
 def test_exit_codes(flow, pi_sandbox):

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import PiError
-from ...reconcile import Outcome, ReconcileBusy, Report, reconcile
+from ...reconcile import NOT_TRIED, Outcome, ReconcileBusy, Report, reconcile
 
 # Show progress on a terminal only when more than this many payments are due.
 PROGRESS_THRESHOLD = 20
@@ -117,6 +117,8 @@ class Command(BaseCommand):
             return
         verbosity = options["verbosity"]
         for outcome in report.outcomes:
+            if outcome.action == NOT_TRIED:
+                continue
             if outcome.failed:
                 self.stderr.write(
                     self.style.ERROR(
@@ -128,6 +130,14 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{outcome.identifier}: {outcome.action} ({outcome.before} -> {outcome.after})"
                 )
+        not_tried = report.counts.get(NOT_TRIED, 0)
+        if not_tried:
+            self.stderr.write(
+                self.style.ERROR(
+                    f"{not_tried} payment(s) not tried: Pi Network is unreachable; "
+                    "the next run retries them."
+                )
+            )
         if verbosity >= 1:
             counts = report.counts
             summary = ", ".join(f"{key} {value}" for key, value in counts.items())
