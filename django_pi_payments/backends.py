@@ -1,13 +1,15 @@
 """Django authentication backend for Pi access tokens.
 
 Add it to ``AUTHENTICATION_BACKENDS`` (next to ``ModelBackend``) and call
-``django.contrib.auth.authenticate(request, pi_access_token=token)``.
+``django.contrib.auth.authenticate(request, pi_access_token=token)`` (or ``await``
+``aauthenticate`` with the same arguments).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
@@ -51,3 +53,22 @@ class PiAccessTokenBackend(ModelBackend):
             return None
         user = pi_user.user
         return user if self.user_can_authenticate(user) else None
+
+    @sensitive_variables("pi_access_token", "password", "kwargs")
+    async def aauthenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        pi_access_token: object = None,
+        **kwargs: Any,
+    ) -> _User | None:
+        """:meth:`authenticate`, run in a thread for ``django.contrib.auth.aauthenticate``.
+
+        ``ModelBackend``'s own ``aauthenticate`` checks a username and password: inherited, it
+        would ignore ``pi_access_token`` and answer for password credentials.
+        """
+        return await sync_to_async(self.authenticate)(
+            request, username, password, pi_access_token=pi_access_token, **kwargs
+        )

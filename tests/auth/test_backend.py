@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import authenticate, get_user_model
+from asgiref.sync import async_to_sync
+from django.contrib.auth import aauthenticate, authenticate, get_user_model
 from django.test import RequestFactory
 
 from django_pi_payments.backends import PiAccessTokenBackend
@@ -49,6 +50,25 @@ def test_pi_error_answer_propagates(app, pi_sandbox, pioneer):
     pi_sandbox.add_fault("me", status=404, count=None)
     with pytest.raises(PiAPIError):
         authenticate(None, pi_access_token=pioneer[1])
+
+
+def test_aauthenticate_with_a_token(app, pi_sandbox, pioneer):
+    """The async API verifies the token too, rather than ``ModelBackend``'s password check."""
+    user_data, token = pioneer
+    user = async_to_sync(aauthenticate)(None, pi_access_token=token)
+    assert user is not None
+    assert user == PiUser.objects.get(uid=user_data["uid"]).user
+    assert user.backend == "django_pi_payments.backends.PiAccessTokenBackend"
+    assert async_to_sync(aauthenticate)(None, pi_access_token="forged-token") is None
+
+
+def test_aauthenticate_leaves_passwords_to_other_backends(app, pi_sandbox):
+    User.objects.create_user(**{User.USERNAME_FIELD: "kim"}, password="pw")
+    user = async_to_sync(aauthenticate)(None, username="kim", password="pw")
+    assert user is not None
+    assert user.backend == "django.contrib.auth.backends.ModelBackend"
+    backend = PiAccessTokenBackend()
+    assert async_to_sync(backend.aauthenticate)(None, username="kim", password="pw") is None
 
 
 def test_get_user(app, pioneer):
