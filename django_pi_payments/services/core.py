@@ -147,23 +147,27 @@ def lock_or_create(dto: PaymentDTO, pi_user: PiUser | None = None) -> tuple[Paym
 
     Two requests racing to insert the same identifier are settled by the unique constraint: the
     loser waits for the winner's commit, gets ``IntegrityError`` and locks the winner's row.
+    A stored payment without a payer (stored by an anonymous callback before the payer signed
+    in) takes ``pi_user``, which the caller's next save writes.
     """
     payment = lock(dto.identifier)
-    if payment is not None:
-        return payment, False
-    payment = Payment(identifier=dto.identifier, status=S.CREATED, pi_user=pi_user)
-    apply_dto(payment, dto)
-    if pi_user is None:
-        payment.pi_user = PiUser.objects.filter(uid=dto.user_uid).first()
-    try:
-        with transaction.atomic(using=db_alias()):
-            payment.save(force_insert=True)
-    except IntegrityError:
-        existing = lock(dto.identifier)
-        if existing is None:
-            raise
-        return existing, False
-    return payment, True
+    if payment is None:
+        created = Payment(identifier=dto.identifier, status=S.CREATED, pi_user=pi_user)
+        apply_dto(created, dto)
+        if pi_user is None:
+            created.pi_user = PiUser.objects.filter(uid=dto.user_uid).first()
+        try:
+            with transaction.atomic(using=db_alias()):
+                created.save(force_insert=True)
+        except IntegrityError:
+            payment = lock(dto.identifier)
+            if payment is None:
+                raise
+        else:
+            return created, True
+    if payment.pi_user_id is None and pi_user is not None:
+        payment.pi_user = pi_user
+    return payment, False
 
 
 def lock_and_adopt(dto: PaymentDTO, *, source: str, pi_user: PiUser | None = None) -> Payment:

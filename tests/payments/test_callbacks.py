@@ -355,3 +355,16 @@ def test_not_json_is_400(flow, api):
     response = api.post("/pi_payment/complete", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"
+
+
+def test_approve_links_the_payer_to_a_payment_a_callback_stored_before(flow, pi_sandbox, api):
+    identifier = flow.create()
+    # The error callback is anonymous, and the payer has not signed in to the site yet.
+    assert flow.post("error", {"paymentId": identifier, "error": "retrying"}).status_code == 200
+    assert Payment.objects.get(identifier=identifier).pi_user is None
+    assert flow.approve(identifier).status_code == 200
+    payment = Payment.objects.get(identifier=identifier)
+    assert payment.pi_user is not None and payment.pi_user.uid == flow.shopper.uid
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {flow.shopper.token}"}
+    listed = api.get("/pi_payment/payments", **auth).json()["payments"]
+    assert [p["identifier"] for p in listed] == [identifier]
