@@ -65,6 +65,9 @@ def test_refuses_a_remote_host():
         (["--port", "-1"], "--port must be from 0 to 65535"),
         (["--latency-ms", "-5"], "latency_ms"),
         (["--approval-timeout", "-1"], "approval_timeout"),
+        (["--approval-timeout", "nan"], "approval_timeout"),
+        (["--approval-timeout", "inf"], "approval_timeout"),
+        (["--latency-ms", "100000000000000"], "latency_ms"),
     ],
 )
 def test_bad_option_values_are_command_errors(args, message):

@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import SandboxError, status_for
 from .messages import Response, json_response
+from .models import MAX_DURATION_SECONDS
 
 __all__ = ["API_ROUTE_IDS", "Fault", "FaultRegistry", "fault_reply"]
 
@@ -70,12 +71,12 @@ def _invalid(message: str) -> SandboxError:
     return SandboxError("invalid_arguments", message)
 
 
-def _number(data: dict[str, Any], name: str, default: float, upper: float | None = None) -> float:
+def _number(data: dict[str, Any], name: str, default: float, upper: float) -> float:
     value = data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise _invalid(f"fault {name!r} must be a number.")
-    if value < 0 or (upper is not None and value > upper):
-        raise _invalid(f"fault {name!r} is out of range.")
+    if not 0 <= value <= upper:
+        raise _invalid(f"fault {name!r} must be from 0 to {upper}.")
     return float(value)
 
 
@@ -142,9 +143,9 @@ class Fault:
             method=method.upper() if method else None,
             status=status,
             body=data.get("body"),
-            delay_ms=_number(data, "delay_ms", 0.0),
+            delay_ms=_number(data, "delay_ms", 0.0, upper=MAX_DURATION_SECONDS * 1000),
             hang=_flag(data, "hang"),
-            hang_seconds=_number(data, "hang_seconds", 30.0),
+            hang_seconds=_number(data, "hang_seconds", 30.0, upper=MAX_DURATION_SECONDS),
             drop=_flag(data, "drop"),
             after_respond=data.get("after") == "respond",
             remaining=remaining,

@@ -17,6 +17,7 @@ from .ids import is_account_id, iso_millis, new_account_id
 
 __all__ = [
     "A2U",
+    "MAX_DURATION_SECONDS",
     "U2A",
     "Account",
     "LedgerTx",
@@ -31,6 +32,9 @@ __all__ = [
 U2A = "user_to_app"
 A2U = "app_to_user"
 LOCK_SCOPES = ("app", "user")
+# The longest wait (latency, fault delay, approval timeout) or token life the control API takes:
+# a longer one would overflow the clock and the sleeps instead of meaning anything.
+MAX_DURATION_SECONDS = 30 * 24 * 3600
 
 
 def _to_decimal(value: Any) -> Decimal:
@@ -89,12 +93,17 @@ class SandboxConfig:
 
 def _checked(name: str, value: object) -> object:
     if name == "latency_ms":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _bad(name, "a non-negative integer")
+        upper = MAX_DURATION_SECONDS * 1000
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
+            raise _bad(name, f"an integer from 0 to {upper}")
         return value
     if name == "approval_timeout_seconds":
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or value < 0:
-            raise _bad(name, "a non-negative number")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float | Decimal)
+            or not 0 <= value <= MAX_DURATION_SECONDS
+        ):
+            raise _bad(name, f"a number from 0 to {MAX_DURATION_SECONDS}")
         return float(value)
     if name == "duplicate_approve_error":
         if value is not None and not (isinstance(value, str) and value):

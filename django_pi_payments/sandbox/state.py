@@ -23,6 +23,7 @@ from .errors import AUTH_MESSAGE, SandboxError
 from .faults import FaultRegistry
 from .ids import is_account_id, new_access_token, new_account_id, new_uid
 from .models import (
+    MAX_DURATION_SECONDS,
     U2A,
     Account,
     LedgerTx,
@@ -196,9 +197,16 @@ class SandboxState:
             return user
 
     def create_token(self, uid: object, ttl_seconds: object = 3600) -> Token:
-        """Issue an access token for ``uid`` valid for ``ttl_seconds``."""
-        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int | float | Decimal):
-            raise _invalid('"ttl_seconds" must be a number.')
+        """Issue an access token for ``uid`` valid for ``ttl_seconds`` (negative: expired)."""
+        if (
+            isinstance(ttl_seconds, bool)
+            or not isinstance(ttl_seconds, int | float | Decimal)
+            or not -MAX_DURATION_SECONDS <= ttl_seconds <= MAX_DURATION_SECONDS
+        ):
+            raise _invalid(
+                f'"ttl_seconds" must be a number from -{MAX_DURATION_SECONDS} '
+                f"to {MAX_DURATION_SECONDS}."
+            )
         with self.lock:
             user = self.get_user(uid)
             token = Token(new_access_token(), user.uid, self.now() + float(ttl_seconds))

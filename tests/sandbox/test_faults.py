@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -144,6 +145,9 @@ def test_control_calls_are_never_faulted(sb: SandboxHandle) -> None:
         {"route": "me", "count": 0},
         {"route": "me", "rate": 2},
         {"route": "me", "delay_ms": -1},
+        {"route": "me", "delay_ms": 10**400},
+        {"route": "me", "delay_ms": Decimal("1e300")},
+        {"route": "me", "hang": True, "hang_seconds": Decimal("1e300")},
         {"route": "me", "hang": "yes"},
         {"route": "me", "seed": 1.5},
         {"route": "me", "method": 1},

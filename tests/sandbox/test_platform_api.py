@@ -116,8 +116,9 @@ def test_token_control_errors(sb: SandboxHandle, api: Api) -> None:
     response = api.post("/sandbox/tokens", json={"uid": "ghost"}, auth=None)
     assert (response.status_code, error_of(response)) == (404, "user_not_found")
     user = sb.create_user()
-    response = api.post("/sandbox/tokens", json={"uid": user["uid"], "ttl_seconds": "x"}, auth=None)
-    assert error_of(response) == "invalid_arguments"
+    for ttl in ("x", Decimal("1e20"), Decimal("-1e20"), 10**400):
+        response = api.post("/sandbox/tokens", json={"uid": user["uid"], "ttl_seconds": ttl})
+        assert (response.status_code, error_of(response)) == (400, "invalid_arguments")
 
 
 # -- A2U creation -----------------------------------------------------------------------------
@@ -378,6 +379,9 @@ def test_u2a_by_access_token_and_scope(sb: SandboxHandle, api: Api) -> None:
         ("/sandbox/config", {"lenient_create_body": "yes"}, "invalid_arguments"),
         ("/sandbox/config", {"duplicate_approve_error": 3}, "invalid_arguments"),
         ("/sandbox/config", {"approval_timeout_seconds": "1"}, "invalid_arguments"),
+        ("/sandbox/config", {"approval_timeout_seconds": 10**400}, "invalid_arguments"),
+        ("/sandbox/config", {"approval_timeout_seconds": 10**9}, "invalid_arguments"),
+        ("/sandbox/config", {"latency_ms": 10**12}, "invalid_arguments"),
         ("/sandbox/config", {"network": ""}, "invalid_arguments"),
         ("/sandbox/config", {"app_wallet_address": "GABC"}, "invalid_address"),
         ("/sandbox/users", {"wallet_address": "G" * 56}, "invalid_address"),
