@@ -125,12 +125,12 @@ class SandboxError(Exception):
 
 
 _HORIZON_TITLES = {
-    400: "Transaction Failed",
+    400: "Bad Request",
     404: "Resource Missing",
     501: "Not Implemented",
 }
 _HORIZON_TYPES = {
-    400: "transaction_failed",
+    400: "bad_request",
     404: "not_found",
     501: "not_implemented",
 }

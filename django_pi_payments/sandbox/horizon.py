@@ -302,6 +302,8 @@ def _failed(xdr: str, code: str, operations: list[str] | None = None) -> Horizon
         "The transaction failed when submitted to the stellar network. The `extras.result_codes` "
         "field on this response contains further details.",
         extras={"envelope_xdr": xdr, "result_codes": result_codes},
+        kind="transaction_failed",
+        title="Transaction Failed",
     )
 
 

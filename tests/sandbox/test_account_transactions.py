@@ -100,7 +100,10 @@ def test_an_unknown_account_has_no_transactions(sb: SandboxHandle, api: Api) -> 
 def test_bad_parameters_are_a_400_problem(sb: SandboxHandle, api: Api, query: str) -> None:
     response = api.get(f"/horizon/accounts/{Keypair.random().public_key}/transactions?{query}")
     assert response.status_code == 400
-    assert response.json()["status"] == 400
+    problem = response.json()
+    assert problem["status"] == 400
+    assert problem["type"] == "https://stellar.org/horizon-errors/bad_request"
+    assert problem["title"] == "Bad Request"
 
 
 def test_the_route_can_be_faulted(sb: SandboxHandle, api: Api) -> None:
