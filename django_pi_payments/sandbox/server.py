@@ -17,7 +17,9 @@ Answers under ``/sandbox/`` (the control API and ``/sandbox/pi-sdk.js``) carry
 A request line in absolute form (an HTTP proxy request, e.g.
 ``GET https://api.testnet.minepi.com/accounts/G...``) is routed to the Horizon handlers, or to
 the Platform API when its host is ``api.minepi.com``: run a Node ``pi-backend`` with
-``HTTPS_PROXY=<sandbox url>`` to send its hard-coded Horizon traffic here.
+``HTTPS_PROXY=<sandbox url>`` to send its hard-coded Horizon traffic here. A path of the
+sandbox's own (``/v2``, ``/horizon``, ``/sandbox``; no Horizon path starts so) is served as it is,
+whatever the host: a client whose proxy is the sandbox still reaches the sandbox's URLs.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 PLATFORM_HOST = "api.minepi.com"
 CONTROL_PREFIX = "/sandbox/"
+# The first path segments of the sandbox's own routes.
+SANDBOX_SEGMENTS = frozenset({"v2", "horizon", "sandbox"})
 
 # Every /sandbox/ answer: pages on any origin may read it (the sandbox holds no secrets).
 CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),)
@@ -66,7 +70,8 @@ def _split_target(target: str) -> tuple[str, dict[str, str]]:
     """Return the routed path and query of a request target (origin or absolute form)."""
     parts = urlsplit(target)
     path = parts.path or "/"
-    if parts.scheme in ("http", "https") and parts.hostname != PLATFORM_HOST:
+    proxied = parts.scheme in ("http", "https") and parts.hostname != PLATFORM_HOST
+    if proxied and path.split("/")[1] not in SANDBOX_SEGMENTS:
         path = "/horizon" + path
     return path, dict(parse_qsl(parts.query))
 

@@ -312,6 +312,27 @@ def test_requests_through_the_sandbox_as_http_proxy(sb: SandboxHandle) -> None:
     assert response.json()["last_ledger_base_fee"] == "100000"
 
 
+def test_proxy_requests_for_the_sandbox_s_own_paths_are_served_as_they_are(
+    sb: SandboxHandle, api: Api
+) -> None:
+    proxies = {"http": sb.url}
+    response = requests.get(
+        f"{sb.url}/v2/payments/incomplete_server_payments",
+        headers={"Authorization": f"Key {API_KEY}"},
+        proxies=proxies,
+        timeout=5,
+    )
+    assert response.json() == {"incomplete_server_payments": []}
+    config = requests.get(f"{sb.url}/sandbox/config", proxies=proxies, timeout=5)
+    assert config.json()["network"] == "Pi Testnet"
+    fee_stats = requests.get(f"{sb.horizon_url}/fee_stats", proxies=proxies, timeout=5)
+    assert fee_stats.json()["last_ledger_base_fee"] == "100000"
+    assert [call["path"] for call in sb.calls()] == [
+        "/v2/payments/incomplete_server_payments",
+        "/horizon/fee_stats",
+    ]
+
+
 def test_a2u_complete_rejects_a_foreign_txid_key(sb: SandboxHandle, api: Api) -> None:
     payment = create_a2u(sb, api)
     response = api.post(
