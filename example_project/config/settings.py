@@ -74,6 +74,13 @@ DATABASES = {
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Requests overlap: a payment callback holds its write lock while it calls Pi. Each SQLite
+    # transaction then takes the write lock first and waits for it (up to 20 s), instead of
+    # reading, then failing to write with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",

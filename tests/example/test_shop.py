@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -172,6 +174,30 @@ def test_an_incomplete_payment_reported_at_sign_in_pays_the_order(ada: Buyer) ->
 
     body = {"paymentId": identifier, "transactionId": txid}
     assert ada.post("/pi_payment/incomplete", body).status_code == 200
+    assert ada.order_status(order) == "paid"
+
+
+def test_a_sign_in_waits_while_a_callback_settles_a_payment(
+    ada: Buyer, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    """On SQLite (the demo's database) the callback holds the write lock while it calls Pi; a
+    sign-in that writes meanwhile waits for it instead of failing with "database is locked"."""
+    order = ada.order()
+    identifier = ada.pay(order)
+    assert ada.approve(identifier).status_code == 200
+    txid = pi_sandbox.submit_transaction(identifier)["txid"]
+    pi_sandbox.add_fault("complete", delay_ms=3000)  # Pi takes its time to complete
+
+    body = {"paymentId": identifier, "transactionId": txid}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        settling = pool.submit(ada.post, "/pi_payment/incomplete", body)
+        time.sleep(1)  # the callback now waits on Pi, holding the payment's lock
+        token = pi_sandbox.create_token(ada.user["uid"])  # a new token: the sign-in writes
+        signed_in = requests.post(
+            shop.url + "/pi_payment/auth", json={"accessToken": token}, timeout=10
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        assert settling.result().status_code == 200
     assert ada.order_status(order) == "paid"
 
 
