@@ -75,6 +75,13 @@ def test_bad_option_values_are_command_errors(args, message):
         call_command("pi_sandbox", "--port", "0", *args)
 
 
+def test_an_unreadable_state_file_is_a_command_error(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text("garbage")
+    with pytest.raises(CommandError, match="cannot use its state file"):
+        call_command("pi_sandbox", "--port", "0", "--state-file", str(path))
+
+
 def test_a_port_in_use_is_a_command_error():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from .errors import SandboxError
 from .server import SandboxServer
+from .state import StateFileError
 
 __all__ = ["StartRefused", "add_arguments", "build_parser", "is_loopback", "main", "serve"]
 
@@ -130,6 +131,11 @@ def _start(options: argparse.Namespace) -> SandboxServer:
         )
     except SandboxError as exc:
         raise StartRefused(f"The sandbox refused its options: {exc}") from None
+    except StateFileError as exc:
+        raise StartRefused(
+            f"The sandbox cannot use its state file {exc}. Pass another --state-file, "
+            "or move this one away."
+        ) from None
     except OSError as exc:  # the port is taken, or the address is not this host's
         reason = exc.strerror or str(exc)
         raise StartRefused(f"The sandbox could not listen on {host}:{port}: {reason}.") from None
@@ -139,7 +145,8 @@ def serve(options: argparse.Namespace, *, stdout: Output | None = None) -> int:
     """Run the sandbox for parsed ``options`` until interrupted; return 0.
 
     Raises :class:`StartRefused` when the options are refused (a host that is not loopback
-    without ``allow_remote``, a port out of range or taken, a negative latency or timeout).
+    without ``allow_remote``, a port out of range or taken, a negative latency or timeout, a
+    state file that cannot be read or written).
     """
     out = stdout or sys.stdout
     server = _start(options)

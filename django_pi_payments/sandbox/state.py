@@ -36,13 +36,17 @@ from .models import (
 )
 from .traffic import Traffic
 
-__all__ = ["DEFAULT_SCOPES", "SandboxState"]
+__all__ = ["DEFAULT_SCOPES", "SandboxState", "StateFileError"]
 
 DEFAULT_SCOPES = ("username", "payments", "wallet_address")
 APP_WALLET_BALANCE = Decimal(100000)
 USER_WALLET_BALANCE = Decimal(1000)
 BASE_FEE_STROOPS = 100000
 FILE_VERSION = 1
+
+
+class StateFileError(ValueError):
+    """The state file cannot be read (not a state file of this version) or written."""
 
 
 def _invalid(message: str) -> SandboxError:
@@ -66,7 +70,8 @@ class SandboxState:
     """All data of one simulated app, its users and its ledger.
 
     ``config`` holds the initial :class:`SandboxConfig` values (they also win over a state file's
-    saved config); ``clock`` returns POSIX seconds and can be replaced in tests.
+    saved config); ``clock`` returns POSIX seconds and can be replaced in tests. Raises
+    :class:`StateFileError` when ``state_file`` cannot be loaded or written.
     """
 
     def __init__(
@@ -96,7 +101,10 @@ class SandboxState:
             self._load(self.state_file, config or {})
             self.initial_config = self.config
         self.ensure_account(self.config.app_wallet_address, APP_WALLET_BALANCE)
-        self.save()
+        try:
+            self.save()
+        except OSError as exc:
+            raise StateFileError(f"{self.state_file}: {exc.strerror or exc}") from exc
 
     def now(self) -> float:
         """Current time from the injectable clock."""
@@ -333,9 +341,19 @@ class SandboxState:
             os.replace(handle.name, self.state_file)
 
     def _load(self, path: Path, overrides: Mapping[str, object]) -> None:
+        try:
+            self._read(path, overrides)
+        except StateFileError:
+            raise
+        except OSError as exc:
+            raise StateFileError(f"{path}: {exc.strerror or exc}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, SandboxError) as exc:
+            raise StateFileError(f"{path}: not a sandbox state file ({exc!r})") from exc
+
+    def _read(self, path: Path, overrides: Mapping[str, object]) -> None:
         document = wire.loads(path.read_bytes())
-        if document.get("version") != FILE_VERSION:
-            raise ValueError(f"{path}: unsupported sandbox state file version")
+        if not isinstance(document, dict) or document.get("version") != FILE_VERSION:
+            raise StateFileError(f"{path}: unsupported sandbox state file version")
         self.config = SandboxConfig().updated(document["config"]).updated(overrides)
         self.ledger_sequence = int(document["ledger_sequence"])
         self.users = {u.uid: u for u in (from_record(User, r) for r in document["users"])}

@@ -74,6 +74,38 @@ def test_unknown_state_file_version_is_refused(tmp_path: Path) -> None:
         SandboxServer(state_file=path)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "garbage",
+        "[]",
+        '{"version": 99}',
+        '{"version": 1, "config": {}}',
+        '{"version": 1, "config": 5}',
+    ],
+)
+def test_main_refuses_a_state_file_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(content)
+    assert main(["--port", "0", "--state-file", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot use its state file {path}" in error
+    assert "Traceback" not in error
+
+
+def test_main_refuses_a_state_file_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plain-file").write_text("")
+    path = tmp_path / "plain-file" / "state.json"
+    assert main(["--port", "0", "--state-file", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot use its state file {path}" in error
+    assert "listen" not in error
+
+
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "django_pi_payments.sandbox", "--port", "0"]
     command += ["--state-file", str(tmp_path / "s.json"), "--api-key", "k", "--latency-ms", "1"]
