@@ -213,3 +213,19 @@ def is_unreachable(error: BaseException) -> bool:
         if isinstance(candidate, PaymentError) and candidate.code in UNREACHABLE_CODES:
             return True
     return False
+
+
+# SQLite's "database is locked" (SQLITE_BUSY, SQLITE_LOCKED, extended codes included), and
+# PostgreSQL's lock timeout, deadlock and serialization failure.
+BUSY_SQLITE_CODES = frozenset({5, 6})
+BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+def is_database_busy(error: BaseException) -> bool:
+    """Whether a database error says another transaction held a lock too long: a conflict that
+    is over once that transaction ends, unlike a broken query or connection."""
+    cause = error.__cause__
+    code = getattr(cause, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in BUSY_SQLITE_CODES
+    return getattr(cause, "sqlstate", None) in BUSY_SQLSTATES

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -31,6 +32,7 @@ from ..exceptions import (
     PiRefused,
     PiUnreachable,
     VerificationFailed,
+    is_database_busy,
     is_unreachable,
 )
 from ..models import Direction, EventSource, Payment, PaymentStatus
@@ -100,19 +102,31 @@ def for_each_while_reachable(
     payments: Iterable[Payment],
     act: Callable[[Payment], bool],
 ) -> None:
-    """Call ``act`` for each payment until it returns ``False`` (Pi unreachable).
+    """Call ``act`` for each payment until it returns ``False`` (Pi unreachable) or the database
+    is busy.
 
     The payments after that are reported as not tried: during an outage every call waits for
-    its timeouts and retries, so going on would make the request outlast any HTTP timeout. They
-    stay as they are, for a later run of the action or ``pi_reconcile``.
+    its timeouts and retries, and while another process holds the database's lock (SQLite's
+    only one: e.g. ``pi_reconcile`` waiting on a slow Pi) every payment waits for the lock's
+    timeout, so going on would make the request outlast any HTTP timeout. They stay as they are,
+    for a later run of the action or ``pi_reconcile``.
     """
-    reachable = True
+    stopped: str | None = None
     for payment in payments:
-        if reachable:
-            reachable = act(payment)
-        else:
-            outcome = _("not tried: Pi Network is unreachable.")
+        if stopped is not None:
+            report(modeladmin, request, payment, stopped, messages.ERROR)
+            continue
+        try:
+            if not act(payment):
+                stopped = _("not tried: Pi Network is unreachable.")
+        except DatabaseError as error:
+            if not is_database_busy(error):
+                raise
+            outcome = _(
+                "not done: the database is busy (another process holds its lock); try again."
+            )
             report(modeladmin, request, payment, outcome, messages.ERROR)
+            stopped = _("not tried: the database is busy.")
 
 
 def report_skipped_final(

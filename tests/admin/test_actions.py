@@ -6,10 +6,15 @@ action never sends one twice.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection, connections, transaction
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 
@@ -296,6 +301,62 @@ def test_sync_when_pi_is_unreachable(
         ("error", f"Payment {payment.identifier}: Pi Network is unreachable; try again.")
     ]
     assert statuses(payment) == ["approved"]
+
+
+@contextmanager
+def database_lock_held_elsewhere(payment: Payment) -> Iterator[None]:
+    """Another connection holds the payment's lock (SQLite: the database's write lock) until
+    the block ends, and this connection waits for a lock 0.2 s at most."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Payment.objects.filter(pk=payment.pk).update(memo=F("memo"))
+                taken.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA busy_timeout = 200")
+        else:
+            cursor.execute("SET lock_timeout = '200ms'")
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_an_action_stops_while_the_database_is_busy(
+    admin_client: Client, make: PaymentMaker, signal_log: SignalLog
+) -> None:
+    """A lock another process holds too long (SQLite's only one, while ``pi_reconcile`` waits on
+    a slow Pi) is reported and ends the action, instead of a server error."""
+    selected = [make.approved(), make.approved()]
+    first, second = in_changelist_order(selected)
+    sent = signal_log.total()
+
+    with database_lock_held_elsewhere(first):
+        response = run_action(admin_client, "sync_from_pi", selected)
+
+    assert redirected(response)
+    assert messages_of(response) == [
+        (
+            "error",
+            f"Payment {first.identifier}: not done: the database is busy (another process holds "
+            "its lock); try again.",
+        ),
+        ("error", f"Payment {second.identifier}: not tried: the database is busy."),
+    ]
+    assert statuses(first, second) == ["approved", "approved"]
+    assert signal_log.total() == sent
+    assert not LogEntry.objects.exists()
 
 
 @pytest.mark.parametrize("action", ["sync_from_pi", "complete_verified"])
