@@ -19,6 +19,7 @@ token_not_found *sim*           404     control API: unknown access token
 not_found *sim*                 404     unknown route
 method_not_allowed *sim*        405     known route, other method
 length_required *sim*           411     a body without a valid ``Content-Length`` (chunked)
+payload_too_large *sim*         413     a body over 1 MiB (left unread; the connection closes)
 invalid_arguments               400     body not a JSON object / bad field type; **approve on an A2U
                                         payment** (*sim* choice); control API misuse
 missing_param                   400     a required field of the payment is missing
@@ -82,6 +83,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "length_required": 411,
+    "payload_too_large": 413,
     "sandbox_internal_error": 500,
 }
 DEFAULT_STATUS = 400

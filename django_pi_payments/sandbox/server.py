@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 PLATFORM_HOST = "api.minepi.com"
 CONTROL_PREFIX = "/sandbox/"
+# Far above any Platform API, Horizon or control request body; a larger one is refused unread.
+MAX_BODY_BYTES = 1024 * 1024
 # The first path segments of the sandbox's own routes.
 SANDBOX_SEGMENTS = frozenset({"v2", "horizon", "sandbox"})
 
@@ -159,24 +161,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
-    def _read_body(self) -> bytes | None:
-        """Return the body, or ``None`` when its length is unknown (chunked or invalid)."""
-        if self.headers.get("Transfer-Encoding"):
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return None
+    def _read_body(self) -> bytes:
+        """Return the body; raise ``length_required`` (chunked or invalid length) or
+        ``payload_too_large`` (over :data:`MAX_BODY_BYTES`, left unread)."""
+        length_text = (self.headers.get("Content-Length") or "0").strip()
+        if self.headers.get("Transfer-Encoding") or not length_text.isdecimal():
+            raise SandboxError("length_required", "Send a body with a valid Content-Length.")
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
+            raise SandboxError(
+                "payload_too_large", f"The body is larger than {MAX_BODY_BYTES} bytes."
+            )
         return self.rfile.read(length) if length > 0 else b""
 
     def _handle(self) -> None:
         state, base_url = self.server.state, self.server.base_url
-        body = self._read_body()
         path, query = _split_target(self.path)
         cors = path.startswith(CONTROL_PREFIX)
-        if body is None:
+        try:
+            body = self._read_body()
+        except SandboxError as error:
             self.close_connection = True
-            error = SandboxError("length_required", "Send a body with a valid Content-Length.")
             self._send(error_response(error, base_url), cors=cors)
             return
         if cors and self.command == "OPTIONS":

@@ -127,3 +127,18 @@ def test_chunked_body_is_refused(sb: SandboxHandle) -> None:
     assert answer.startswith(b"HTTP/1.1 411 ")
     assert b'"error":"length_required"' in answer
     assert b"Connection: close" in answer
+
+
+@pytest.mark.parametrize("length", [2 * 1024 * 1024, 100 * 1024**3])
+def test_an_oversized_body_is_refused_unread(sb: SandboxHandle, length: int) -> None:
+    hostname, port = sb.url.removeprefix("http://").split(":")
+    with socket.create_connection((hostname, int(port)), timeout=5) as connection:
+        connection.sendall(
+            b"POST /v2/payments HTTP/1.1\r\nHost: x\r\n"
+            + f"Content-Length: {length}\r\n\r\n".encode()
+            + b"{"
+        )
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'"error":"payload_too_large"' in answer
+    assert b"Connection: close" in answer
