@@ -99,7 +99,10 @@ def _check_token_format(access_token: str) -> None:
 
 
 def _cached_answer(key: str) -> UserDTO | None:
-    """The cached ``/me`` answer, if there is one and its token has not expired since."""
+    """The cached ``/me`` answer, if the cache is on, there is one and its token has not expired
+    since. ``ME_CACHE_SECONDS`` set to 0 also ends the answers cached before."""
+    if not pi_settings.ME_CACHE_SECONDS:
+        return None
     try:
         data = cache.get(key)
     except Exception as exc:  # any cache backend failure: ask Pi instead

@@ -114,6 +114,21 @@ def test_cache_can_be_switched_off(app, pi_sandbox, pi_config, pioneer):
     assert len(pi_sandbox.calls(route="me")) == 2
 
 
+def test_switching_the_cache_off_ends_the_answers_cached_before(
+    app, pi_sandbox, pi_config, pioneer
+):
+    """An operator who sets ME_CACHE_SECONDS to 0 (say, to make a revocation bite at once) gets
+    Pi asked on the next request, not after the entries cached before run out."""
+    pi_config(ME_CACHE_SECONDS=3600)
+    _, token = pioneer
+    assert APIClient().get(ME_URL, **bearer(token)).status_code == 200
+    pi_sandbox.revoke_token(token)
+    pi_config(ME_CACHE_SECONDS=0)
+    response = APIClient().get(ME_URL, **bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
 def test_revoked_token_works_until_the_cache_entry_ends(app, pi_sandbox, pi_config, pioneer):
     """The documented trade-off: revocation is seen after at most ME_CACHE_SECONDS."""
     pi_config(ME_CACHE_SECONDS=1)
