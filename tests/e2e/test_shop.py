@@ -147,3 +147,38 @@ def test_a_failed_completion_is_shown_and_the_next_try_pays(
     pi_sandbox.clear_faults()  # Pi is back: the Pi SDK calls the shop again (every 10 s)
     expect(page.get_by_test_id("order-status")).to_have_text("Paid", timeout=3 * TIMEOUT_MS)
     shots.take(page, "order-paid")
+
+
+def test_a_payment_left_incomplete_is_settled_before_the_next_one(
+    browser: Browser, page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    shots = Screenshots("incomplete")
+    sign_in(page, shop, "margaret", shots)
+    pi_sandbox.add_fault("complete", status=503, count=None)
+    buy(page, "Coffee")
+    page.get_by_test_id("pi-wallet-confirm").click()
+    expect(page.get_by_test_id("pi-wallet-status")).to_contain_text("Paid.")
+    page.close()  # paid, but the page closed before the shop could complete it
+    (unfinished,) = pi_sandbox.payments()
+    pi_sandbox.clear_faults()
+    pi_sandbox.add_fault("get_payment", delay_ms=1500)  # settling it takes a while
+
+    other_device = browser.new_context(viewport={"width": 1100, "height": 760})
+    other_device.set_default_timeout(TIMEOUT_MS)
+    buyer = other_device.new_page()
+    buyer.goto(shop.url + "/")
+    buyer.get_by_test_id("product").filter(has_text=PIE).get_by_role("button").click()
+    buyer.get_by_test_id("pi-signin-pioneer").filter(has_text="@margaret").click()
+    expect(buyer.get_by_test_id("pi-wallet-confirm")).to_be_enabled()  # not blocked by the first
+    shots.take(buyer, "next-payment-approved")
+    assert pi_sandbox.payment(unfinished["identifier"])["status"]["developer_completed"] is True
+    buyer.get_by_test_id("pi-wallet-confirm").click()
+    expect(buyer.get_by_test_id("order-status")).to_have_text("Paid")
+
+    buyer.get_by_role("link", name="Your orders").first.click()
+    rows = buyer.get_by_test_id("order-row")
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        expect(row).to_have_attribute("data-status", "paid")
+    shots.take(buyer, "both-orders-paid")
+    other_device.close()

@@ -58,13 +58,21 @@
     }).catch(showAndRethrow);
   }
 
-  /** Authenticate with Pi and log the Django session in as that Pioneer (if it is not already). */
+  /**
+   * Authenticate with Pi and log the Django session in as that Pioneer (if it is not already).
+   * A payment Pi reports as incomplete is settled first: until it is, Pi refuses a new payment.
+   */
   async function authenticate() {
-    const auth = await Pi.authenticate(["payments", "username"], onIncompletePaymentFound);
+    let settling = null;
+    const auth = await Pi.authenticate(["payments", "username"], (payment) => {
+      settling = onIncompletePaymentFound(payment);
+      return settling;
+    });
     const sessionChanged = auth.user.uid !== config.piUid;
     if (sessionChanged) {
       await post("/pi_payment/auth", { accessToken: auth.accessToken });
     }
+    await settling;
     return { auth, sessionChanged };
   }
 
