@@ -170,6 +170,24 @@ def check_exception_reporter_filter(
     ]
 
 
+@register(Tags.compatibility)
+def check_use_tz(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Refuse ``USE_TZ = False``: Pi's times (payment creation, token expiry) are aware, and the
+    payments and sign-ins compare and store them as such."""
+    if settings.USE_TZ:
+        return []
+    return [
+        Error(
+            "settings.USE_TZ is False.",
+            hint="Set settings.USE_TZ = True (Django's default since 5.0): without it every "
+            "sign-in and every payment would fail with a server error.",
+            id="pi_payments.E007",
+        )
+    ]
+
+
 BACKEND = "django_pi_payments.backends.PiAccessTokenBackend"
 
 

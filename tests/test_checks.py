@@ -225,3 +225,12 @@ def test_a_hook_that_is_not_a_function_fails_the_check(settings, name, value, pr
 def test_a_hook_that_imports_passes(settings, name):
     assert ids(settings, **{name: "django_pi_payments.checks.check_settings"}) == {}
     assert ids(settings, **{name: lambda *args: None}) == {}
+
+
+def test_use_tz_off_fails_the_check(settings):
+    settings.USE_TZ = False
+    (error,) = [m for m in checks.run_checks() if m.id == "pi_payments.E007"]
+    assert error.level == checks.ERROR
+    assert "settings.USE_TZ = True" in error.hint
+    settings.USE_TZ = True
+    assert not [m for m in checks.run_checks() if m.id == "pi_payments.E007"]
