@@ -182,3 +182,39 @@ def test_a_payment_left_incomplete_is_settled_before_the_next_one(
         expect(row).to_have_attribute("data-status", "paid")
     shots.take(buyer, "both-orders-paid")
     other_device.close()
+
+
+def test_a_double_click_on_buy_makes_one_order_and_one_payment(
+    page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle
+) -> None:
+    shots = Screenshots("double-click")
+    sign_in(page, shop, "hedy", shots)
+
+    buy_pie = page.get_by_test_id("product").filter(has_text=PIE).get_by_role("button")
+    buy_pie.dblclick()
+    expect(buy_pie).to_be_disabled()
+    expect(page.get_by_test_id("pi-wallet-confirm")).to_be_enabled()  # one Pi Wallet dialog
+    page.get_by_test_id("pi-wallet-confirm").click()
+
+    expect(page.get_by_test_id("order-status")).to_have_text("Paid")
+    (payment,) = pi_sandbox.payments()
+    page.get_by_role("link", name="Your orders").first.click()
+    expect(page.get_by_test_id("order-row")).to_have_count(1)
+    shots.take(page, "one-order-paid")
+    page.go_back()
+    page.go_back()  # the products again, as the browser kept them
+    expect(buy_pie).to_be_enabled()
+
+
+def test_buy_works_again_after_the_pioneer_declines_to_sign_in(
+    page: Page, shop: ShopProcess
+) -> None:
+    page.goto(shop.url + "/")
+    buy_pie = page.get_by_test_id("product").filter(has_text=PIE).get_by_role("button")
+    buy_pie.click()
+    page.get_by_test_id("pi-signin-cancel").click()
+
+    expect(page.get_by_test_id("message")).to_have_text("The Pioneer declined to sign in.")
+    expect(buy_pie).to_be_enabled()
+    buy_pie.click()
+    expect(page.get_by_test_id("pi-signin-dialog")).to_be_visible()

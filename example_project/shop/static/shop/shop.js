@@ -9,6 +9,7 @@
 
   const config = JSON.parse(document.getElementById("shop-config").textContent);
   const message = document.getElementById("message");
+  const buyButtons = document.querySelectorAll("button.buy");
   let signingIn = null; // the promise of the current Pi sign-in
 
   function show(text) {
@@ -24,6 +25,19 @@
   function showAndRethrow(error) {
     fail(error);
     throw error;
+  }
+
+  /** While a purchase is under way the Buy buttons are disabled: one click, one order. */
+  function setBuying(buying) {
+    for (const button of buyButtons) {
+      button.disabled = buying;
+    }
+  }
+
+  /** The purchase failed: say why, and let the buyer try again. */
+  function buyingFailed(error) {
+    setBuying(false);
+    fail(error);
   }
 
   function csrfToken() {
@@ -107,10 +121,10 @@
           );
         },
         onCancel(paymentId) {
-          return post("/pi_payment/cancel", { paymentId }).then(() => location.assign(order.url), fail);
+          return post("/pi_payment/cancel", { paymentId }).then(() => location.assign(order.url), buyingFailed);
         },
         onError(error, payment) {
-          fail(error);
+          buyingFailed(error);
           if (payment) {
             const text = error && error.message ? error.message : String(error);
             post("/pi_payment/error", { paymentId: payment.identifier, error: text }).catch(fail);
@@ -131,12 +145,15 @@
         .catch(fail);
     });
   }
-  for (const button of document.querySelectorAll("button.buy")) {
+  for (const button of buyButtons) {
     button.addEventListener("click", () => {
+      setBuying(true);
       show("");
-      buy(Number(button.dataset.productId)).catch(fail);
+      buy(Number(button.dataset.productId)).catch(buyingFailed);
     });
   }
+  // Back from an order's page, the browser may restore this page as it was left: buttons disabled.
+  window.addEventListener("pageshow", (event) => event.persisted && setBuying(false));
   if (config.piUid) {
     // Signed in: authenticate again (silently in the Pi Browser) to hold an access token and to
     // hear of an incomplete payment; reload if the Pi Browser's user is someone else now.
