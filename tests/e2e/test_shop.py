@@ -197,7 +197,7 @@ def test_a_double_click_on_buy_makes_one_order_and_one_payment(
     page.get_by_test_id("pi-wallet-confirm").click()
 
     expect(page.get_by_test_id("order-status")).to_have_text("Paid")
-    (payment,) = pi_sandbox.payments()
+    assert len(pi_sandbox.payments()) == 1
     page.get_by_role("link", name="Your orders").first.click()
     expect(page.get_by_test_id("order-row")).to_have_count(1)
     shots.take(page, "one-order-paid")
