@@ -176,9 +176,9 @@ def process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outcom
     """Reconcile one payment inside its own transaction; errors become the outcome's ``error``.
 
     A database error (e.g. SQLite's lock timeout) fails this payment only; its transaction is
-    rolled back and the next run retries it. Any other error (e.g. a site's ``payment_completed``
-    receiver raised, after the commit) fails this payment only too, with the status it has now,
-    and is logged with its traceback.
+    rolled back and the next run retries it. Any other error (a bug) fails this payment only too,
+    with the status it has now, and is logged with its traceback. (A signal receiver that raises
+    fails nothing: the services log it and go on.)
     """
     try:
         return _process(identifier, dto, options)

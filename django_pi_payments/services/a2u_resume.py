@@ -29,7 +29,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import signals
 from ..a2u import SubmissionFailed, Wallet, WalletHorizon, get_wallet, get_wallet_horizon
 from ..client import get_client
 from ..conf import pi_settings
@@ -45,7 +44,16 @@ from ..exceptions import (
     PiUnavailable,
 )
 from ..models import Payment, PaymentStatus
-from .core import adopt, atomic, db_alias, lock, lock_or_create, record_event, transition
+from .core import (
+    adopt,
+    atomic,
+    db_alias,
+    lock,
+    lock_or_create,
+    record_event,
+    send_robustly,
+    transition,
+)
 from .payments import audit_pi_failure, fetch, reread
 
 logger = logging.getLogger("django_pi_payments.services")
@@ -125,9 +133,7 @@ def link_refund(payment: Payment, original: Payment, source: str) -> None:
         payment, "refund_linked", source, from_status=status, to_status=status, detail=detail
     )
     if status == S.COMPLETED:
-        refunded = partial(
-            signals.payment_refunded.send, sender=Payment, payment=payment, original=original
-        )
+        refunded = partial(send_robustly, "payment_refunded", payment, original=original)
         transaction.on_commit(refunded, using=db_alias())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
@@ -240,29 +240,31 @@ def transition(
 
 
 def _send_on_commit(signal_name: str, payment: Payment) -> None:
-    """Send the signal to every receiver once the transaction has committed.
+    """Send the signal to every receiver (:func:`send_robustly`) once the transaction commits."""
+    transaction.on_commit(partial(send_robustly, signal_name, payment), using=db_alias())
 
-    By then the change is stored, and Pi may have accepted it: a receiver that raises cannot undo
-    it. Its error is logged (Django's dispatcher logs the traceback) and goes no further, so the
-    other receivers still hear the signal and the caller (a callback the Pi SDK would retry, or
-    the host's own transaction with its other commit hooks) never sees it.
+
+def send_robustly(signal_name: str, payment: Payment, **kwargs: Any) -> None:
+    """Send the payment signal ``signal_name`` (of :mod:`django_pi_payments.signals`) to every
+    receiver, after the change it announces is stored.
+
+    By then Pi may have accepted the change: a receiver that raises cannot undo it. Its error is
+    logged (Django's dispatcher logs the traceback) and goes no further, so the other receivers
+    still hear the signal and the caller (a callback the Pi SDK would retry, or the host's own
+    transaction with its other commit hooks) never sees it.
     """
     signal: Signal = getattr(signals, signal_name)
-
-    def send() -> None:
-        for receiver, result in signal.send_robust(sender=Payment, payment=payment):
-            if isinstance(result, Exception):
-                logger.error(
-                    "payment %s is %s, but a %s receiver (%s) raised %s: %s",
-                    payment.identifier,
-                    payment.status,
-                    signal_name,
-                    getattr(receiver, "__qualname__", receiver),
-                    type(result).__name__,
-                    result,
-                )
-
-    transaction.on_commit(send, using=db_alias())
+    for receiver, result in signal.send_robust(sender=Payment, payment=payment, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "payment %s is %s, but a %s receiver (%s) raised %s: %s",
+                payment.identifier,
+                payment.status,
+                signal_name,
+                getattr(receiver, "__qualname__", receiver),
+                type(result).__name__,
+                result,
+            )
 
 
 def adopt(payment: Payment, dto: PaymentDTO, *, source: str, kind: str = "synced") -> bool:

@@ -23,6 +23,7 @@ from .. import signals
 from ..exceptions import PaymentError
 from ..models import Direction, Payment, PaymentStatus
 from .a2u_resume import landing_cutoff
+from .core import send_robustly
 
 S = PaymentStatus
 
@@ -111,4 +112,4 @@ def check_refund(
 def send_payment_refunded(sender: Any, *, payment: Payment, **kwargs: Any) -> None:
     """After a refund's ``payment_completed``: ``payment_refunded(payment=, original=)``."""
     if payment.refund_of_id is not None:
-        signals.payment_refunded.send(sender=Payment, payment=payment, original=payment.refund_of)
+        send_robustly("payment_refunded", payment, original=payment.refund_of)

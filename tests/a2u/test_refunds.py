@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from django_pi_payments import services
+from django_pi_payments import services, signals
 from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.exceptions import InvalidRequest, PaymentError
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
@@ -285,3 +286,34 @@ def test_a_refund_pi_reconcile_paid_before_the_retry_took_it_over_is_announced_o
     (refunded,) = [kwargs for kwargs in signal_log.kwargs if kwargs["name"] == "refunded"]
     assert refunded["original"] == paid
     assert services.refundable_amount(paid) == paid.amount - 1
+
+
+def test_a_failing_refunded_receiver_neither_fails_the_refund_nor_the_receivers_after_it(
+    paid: Payment, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[tuple[str, str]] = []
+
+    def book(sender: Any, payment: Payment, **kwargs: Any) -> None:
+        raise RuntimeError("the refund could not be booked")
+
+    def notify(sender: Any, payment: Payment, original: Payment, **kwargs: Any) -> None:
+        heard.append((payment.identifier, original.identifier))
+
+    signals.payment_refunded.connect(book, weak=False)
+    signals.payment_refunded.connect(notify, weak=False)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django_pi_payments.services"):
+            refund = services.refund(paid)
+    finally:
+        signals.payment_refunded.disconnect(book)
+        signals.payment_refunded.disconnect(notify)
+
+    assert refund.status == S.COMPLETED
+    assert heard == [(refund.identifier, paid.identifier)]
+    assert [
+        record.getMessage() for record in caplog.records if record.name.endswith("services")
+    ] == [
+        f"payment {refund.identifier} is completed, but a payment_refunded receiver "
+        "(test_a_failing_refunded_receiver_neither_fails_the_refund_nor_the_receivers_after_it"
+        ".<locals>.book) raised RuntimeError: the refund could not be booked"
+    ]
