@@ -43,11 +43,18 @@ class PiServiceUnavailable(exceptions.APIException):
 
 
 class PiServiceRefused(exceptions.APIException):
-    """502 ``pi_refused``: Pi answered a token check with an error other than refusing the token."""
+    """502 ``pi_refused``: Pi answered a token check with an error other than refusing the token.
+
+    ``pi_error`` is Pi's error code.
+    """
 
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = _("Pi Network could not check the access token; try again later.")
     default_code = "pi_refused"
+
+    def __init__(self, pi_error: str | None = None) -> None:
+        super().__init__()
+        self.pi_error = pi_error
 
 
 class PiAccessTokenAuthentication(BaseAuthentication):
@@ -103,8 +110,8 @@ class PiAccessTokenAuthentication(BaseAuthentication):
         except PiUnavailable as exc:
             logger.warning("Pi unavailable while verifying an access token: %s", exc)
             raise PiServiceUnavailable() from None
-        except PiAPIError:
-            raise PiServiceRefused() from None
+        except PiAPIError as exc:
+            raise PiServiceRefused(pi_error=exc.code) from None
         return pi_user.user, pi_user
 
     def authenticate_header(self, request: Request) -> str:

@@ -2,7 +2,8 @@
 
 Errors are ``{"error": "<code>", "detail": "<text>"}`` with the statuses 400 bad input,
 401 not authenticated, 403 not the payer, 404 unknown payment, 409 illegal transition, 413 body
-too large, 415 body not JSON, 429 throttled, 502 Pi refused, 503 Pi unreachable.
+too large, 415 body not JSON, 429 throttled, 502 Pi refused, 503 Pi unreachable or the database
+busy (a lock held past its timeout: the request changed nothing and may be sent again).
 
 Bodies are parsed as JSON only (a form post cannot reach a service) and only up to
 :data:`MAX_BODY_BYTES`: DRF reads a body without Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` check,
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -24,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from ..authentication import PiServiceRefused
 from ..exceptions import (
     PaymentError,
     PaymentRejected,
@@ -31,6 +34,7 @@ from ..exceptions import (
     PiError,
     PiRefused,
     PiUnavailable,
+    is_database_busy,
 )
 
 logger = logging.getLogger("django_pi_payments.views")
@@ -103,6 +107,15 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
     if isinstance(exc, PiError):  # e.g. an unexpected answer from Horizon
         logger.warning("Unexpected answer from Pi Network: %s", exc)
         return error_response(status.HTTP_502_BAD_GATEWAY, "pi_refused", str(exc), pi_error=None)
+    if isinstance(exc, PiServiceRefused):
+        return error_response(exc.status_code, "pi_refused", str(exc.detail), pi_error=exc.pi_error)
+    if isinstance(exc, DatabaseError) and is_database_busy(exc):
+        logger.warning("Database busy: %s", exc)
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "database_busy",
+            "The database is busy; nothing was changed, try again.",
+        )
     if isinstance(exc, Http404):
         return error_response(status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
     response = exception_handler(exc, context)

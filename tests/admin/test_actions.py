@@ -6,20 +6,16 @@ action never sends one twice.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.db import connection, connections, transaction
-from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 
 from django_pi_payments.models import Payment, PaymentEvent
 
+from ..database_lock import lock_held_elsewhere
 from .conftest import PaymentMaker, SignalLog, in_changelist_order, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -303,36 +299,6 @@ def test_sync_when_pi_is_unreachable(
     assert statuses(payment) == ["approved"]
 
 
-@contextmanager
-def database_lock_held_elsewhere(payment: Payment) -> Iterator[None]:
-    """Another connection holds the payment's lock (SQLite: the database's write lock) until
-    the block ends, and this connection waits for a lock 0.2 s at most."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                Payment.objects.filter(pk=payment.pk).update(memo=F("memo"))
-                taken.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert taken.wait(10)
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA busy_timeout = 200")
-        else:
-            cursor.execute("SET lock_timeout = '200ms'")
-    try:
-        yield
-    finally:
-        release.set()
-        holder.join()
-
-
 def test_an_action_stops_while_the_database_is_busy(
     admin_client: Client, make: PaymentMaker, signal_log: SignalLog
 ) -> None:
@@ -342,7 +308,7 @@ def test_an_action_stops_while_the_database_is_busy(
     first, second = in_changelist_order(selected)
     sent = signal_log.total()
 
-    with database_lock_held_elsewhere(first):
+    with lock_held_elsewhere(first.identifier):
         response = run_action(admin_client, "sync_from_pi", selected)
 
     assert redirected(response)

@@ -116,6 +116,17 @@ def test_pi_error_answer_is_502_in_any_drf_view(app, pi_sandbox, pioneer):
     assert response.data["detail"].code == "pi_refused"
 
 
+def test_pi_error_answer_is_502_in_the_app_format_with_pi_s_code(app, pi_sandbox, pioneer):
+    pi_sandbox.add_fault("me", status=404, body={"error": "not_found"}, count=None)
+    response = get(ME_URL, f"Bearer {pioneer[1]}")
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": "pi_refused",
+        "detail": "Pi Network could not check the access token; try again later.",
+        "pi_error": "not_found",
+    }
+
+
 def test_pi_unreachable_is_503_in_the_app_format(app, pi_sandbox, pioneer):
     pi_sandbox.add_fault("me", status=503, count=None)
     response = get(ME_URL, f"Bearer {pioneer[1]}")

@@ -10,6 +10,7 @@ from django_pi_payments.dto import APP_TO_USER, PaymentDTO
 from django_pi_payments.models import Direction, Payment, PaymentStatus
 from django_pi_payments.services.core import apply_dto
 
+from ..database_lock import lock_held_elsewhere
 from .conftest import events
 
 S = PaymentStatus
@@ -127,3 +128,21 @@ def test_a_payment_id_that_cannot_exist_is_a_json_404(flow, identifier):
     )
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_a_busy_database_is_503_and_nothing_reaches_pi(flow, pi_sandbox, signal_log):
+    identifier, txid = flow.paid()
+    pi_sandbox.clear_calls()
+    with lock_held_elsewhere(identifier):
+        response = flow.complete(identifier, txid)
+    assert response.status_code == 503
+    assert response.json() == {
+        "error": "database_busy",
+        "detail": "The database is busy; nothing was changed, try again.",
+    }
+    assert pi_sandbox.calls("complete") == []
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
+    assert signal_log.count("completed") == 0
+    # The SDK's retry, once the lock is free, completes it.
+    assert flow.complete(identifier, txid).json()["payment"]["status"] == "completed"
+    assert signal_log.count("completed") == 1
