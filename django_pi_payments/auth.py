@@ -41,6 +41,7 @@ from .client import get_client, is_sendable_credential
 from .conf import pi_settings
 from .dto import UserDTO
 from .exceptions import MissingScope, PaymentError, PiAPIError, PiUnauthorized, PiUnavailable
+from .locking import write_first
 from .models import PiUser
 from .signals import pi_user_authenticated
 
@@ -252,6 +253,7 @@ def _stored_pi_user(using: str, uid: str, *, for_update: bool = False) -> PiUser
 
 
 def _upsert(user_data: UserDTO, request: HttpRequest | None, using: str) -> PiUser:
+    write_first(PiUser.objects.using(using).filter(uid=user_data.uid), "uid")
     pi_user = _stored_pi_user(using, user_data.uid, for_update=True)
     if pi_user is None:
         return PiUser.objects.using(using).create(

@@ -14,13 +14,13 @@ from functools import cache, partial
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import signals
 from ..dto import PaymentDTO, without_nul
 from ..exceptions import IllegalTransition
+from ..locking import write_first
 from ..models import TRANSITIONS, Payment, PaymentEvent, PaymentStatus, PiUser
 
 logger = logging.getLogger("django_pi_payments.services")
@@ -116,16 +116,13 @@ def lock(identifier: str, *, skip_locked: bool = False) -> Payment | None:
     transaction holds the lock. Must run inside :func:`atomic`. The row is read with the
     database's and the fields' converters, as the ORM reads it, into :meth:`Payment.from_db`.
 
-    A database without ``SELECT … FOR UPDATE`` (SQLite) has one write lock for all of it, and two
-    transactions that each read, then write, fail with "database is locked" when they overlap.
-    There a write comes first (one that changes nothing), so the transaction waits for the write
-    lock, as long as the database's ``timeout``; it must then be the transaction's first statement.
+    On a database without ``SELECT … FOR UPDATE`` (SQLite) this takes the database's write lock
+    (:func:`~django_pi_payments.locking.write_first`): it must then be the transaction's first
+    statement.
     """
     alias = db_alias()
     connection = connections[alias]
-    if not connection.features.has_select_for_update:
-        payments = Payment.objects.using(alias).filter(identifier=identifier)
-        payments.update(identifier=F("identifier"))
+    write_first(Payment.objects.using(alias).filter(identifier=identifier), "identifier")
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(alias, connection.vendor, skip_locked), [identifier])
         row = cursor.fetchone()
