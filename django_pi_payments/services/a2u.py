@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import DecimalField, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -102,26 +102,23 @@ class PayoutRequest:
     expected_left: Decimal | None = None
 
 
-def amount_limit() -> Decimal:
-    """The first amount too large for ``Payment.amount`` (its digits before the point)."""
-    field = Payment._meta.get_field("amount")
-    assert isinstance(field, DecimalField)
-    return Decimal(10) ** (field.max_digits - field.decimal_places)
+# The largest amount one payment on the Pi Blockchain can carry (a signed 64-bit count of
+# stroops); less than ``Payment.amount`` can hold.
+MAX_AMOUNT = Decimal(2**63 - 1) * STROOP
 
 
 def checked_amount(value: Decimal | int | str) -> Decimal:
-    """``value`` as a positive Decimal of at most 7 decimal places that ``Payment.amount`` can
-    hold; else :class:`InvalidRequest`."""
+    """``value`` as a positive Decimal of at most 7 decimal places that one payment on the chain
+    can carry; else :class:`InvalidRequest`."""
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         amount = Decimal("NaN")
     if not amount.is_finite() or amount <= 0:
         raise InvalidRequest(_("The amount must be a positive number with at most 7 decimals."))
-    limit = amount_limit()
-    if amount >= limit:  # checked first: quantizing a huge amount raises InvalidOperation
+    if amount > MAX_AMOUNT:  # checked first: quantizing a huge amount raises InvalidOperation
         raise InvalidRequest(
-            _("The amount must be less than %(limit)s Pi.") % {"limit": f"{limit:f}"}
+            _("The amount must be at most %(limit)s Pi.") % {"limit": f"{MAX_AMOUNT:f}"}
         )
     if amount != amount.quantize(STROOP):
         raise InvalidRequest(_("The amount must be a positive number with at most 7 decimals."))

@@ -18,6 +18,7 @@ from django_pi_payments import services
 from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.exceptions import InvalidRequest
 from django_pi_payments.models import A2ULock, Payment, PaymentStatus
+from django_pi_payments.services.a2u import checked_amount
 from django_pi_payments.testing import SandboxHandle
 
 from .conftest import SignalLog, crash_after, kinds, ledger_for
@@ -84,7 +85,18 @@ def test_unknown_user_is_a_clear_error_and_nothing_is_stored(a2u: SandboxHandle)
 
 @pytest.mark.parametrize(
     "amount",
-    ["0", "-1", "1.12345678", "abc", "NaN", "Infinity", "1e21", "10000000000000", "1e-30"],
+    [
+        "0",
+        "-1",
+        "1.12345678",
+        "abc",
+        "NaN",
+        "Infinity",
+        "1e21",
+        "10000000000000",
+        "922337203685.4775808",
+        "1e-30",
+    ],
 )
 def test_bad_amounts_are_refused_before_pi_is_called(
     a2u: SandboxHandle, pioneer: str, amount: str
@@ -92,6 +104,14 @@ def test_bad_amounts_are_refused_before_pi_is_called(
     with pytest.raises(InvalidRequest):
         services.send_payment(pioneer, amount, "x")
     assert a2u.calls() == []
+
+
+def test_the_largest_amount_a_payment_on_the_chain_carries_is_accepted() -> None:
+    assert checked_amount("922337203685.4775807") == Decimal("922337203685.4775807")
+    with pytest.raises(
+        InvalidRequest, match=r"^The amount must be at most 922337203685\.4775807 Pi\.$"
+    ):
+        checked_amount("922337203685.4775808")
 
 
 def test_missing_seed_is_reported_before_anything_is_created(
