@@ -32,7 +32,7 @@ from django.utils import timezone
 from . import services
 from .client import get_client
 from .dto import APP_TO_USER, USER_TO_APP, PaymentDTO
-from .exceptions import PaymentError, PiError, PiUnreachable, is_unreachable
+from .exceptions import PaymentError, PiError, PiUnavailable, PiUnreachable, is_unreachable
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
 from .services.core import atomic, db_alias, lock, status_from_dto
 
@@ -40,9 +40,10 @@ logger = logging.getLogger("django_pi_payments.reconcile")
 
 S = PaymentStatus
 SOURCE = EventSource.RECONCILE
-# After this many payments in a row failed because Pi (or Horizon) was unreachable, a run starts
-# no more: during an outage each payment waits for its timeouts and retries, and a run would last
-# hours. The rest are reported as ``not_tried``, for the next run.
+# After this many payments in a row failed because Pi (or Horizon) was unreachable, a run asks Pi
+# for its incomplete list; if that fails too, it starts no more payments: during an outage each
+# one waits for its timeouts and retries, and a run would last hours. The rest are reported as
+# ``not_tried``, for the next run. If Pi answers, the failures were the payments' own: go on.
 STOP_AFTER_UNREACHABLE = 10
 NOT_TRIED = "not_tried"
 NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network is unreachable"
@@ -299,8 +300,9 @@ def _run_pool(
 ) -> Iterator[Outcome]:
     """Run :func:`process` over ``items`` with at most twice as many payments as workers in flight.
 
-    Once :data:`STOP_AFTER_UNREACHABLE` payments in a row failed because Pi was unreachable, no
-    more are started: those in flight finish, and the rest come out as ``not_tried``.
+    Once :data:`STOP_AFTER_UNREACHABLE` payments in a row failed because Pi was unreachable and
+    Pi does not answer :func:`pi_answers` either, no more are started: those in flight finish,
+    and the rest come out as ``not_tried``.
 
     Each worker thread keeps its database connections for the whole run (opening one per payment
     would cost more than the payment's own queries); they are closed once the pool has stopped.
@@ -331,7 +333,9 @@ def _run_pool(
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         yield from results(done)
                         if unreachable_in_a_row >= STOP_AFTER_UNREACHABLE:
-                            break
+                            if not pi_answers():
+                                break
+                            unreachable_in_a_row = 0
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     yield from results(done)
@@ -345,6 +349,17 @@ def _run_pool(
             connection.dec_thread_sharing()
     for identifier, _dto in items:
         yield Outcome(identifier, NOT_TRIED, error=NOT_TRIED_ERROR, unreachable=True)
+
+
+def pi_answers() -> bool:
+    """Whether Pi answers a call that concerns no payment (its incomplete list) right now."""
+    try:
+        get_client().incomplete_server_payments()
+    except PiUnavailable:
+        return False
+    except PiError:
+        return True  # an answer, if not the expected one
+    return True
 
 
 def _share_connections(opened: list[BaseDatabaseWrapper]) -> None:

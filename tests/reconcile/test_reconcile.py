@@ -155,18 +155,38 @@ def paid_payments(flow, count: int) -> list[str]:
     return [flow.for_new_shopper(f"due{n}").paid()[0] for n in range(count)]
 
 
-def test_a_run_stops_trying_once_pi_is_unreachable(flow, pi_sandbox):
+@pytest.fixture
+def outage_after_first_completion(pi_sandbox):
+    """Pi goes down (every call answers 500) once the first payment has been completed."""
+    completed: list[str] = []
+
+    def go_down(sender: object, payment: Payment, **kwargs: object) -> None:
+        completed.append(payment.identifier)
+        if len(completed) == 1:
+            pi_sandbox.add_fault("*", status=500, count=None)
+
+    signals.payment_completed.connect(go_down, weak=False)
+    yield
+    signals.payment_completed.disconnect(go_down)
+    pi_sandbox.clear_faults()
+
+
+def test_a_run_stops_trying_once_pi_is_unreachable(flow, pi_sandbox, outage_after_first_completion):
     due = paid_payments(flow, STOP_AFTER_UNREACHABLE + 15)
-    pi_sandbox.add_fault("complete", status=503, count=1000)
     pi_sandbox.clear_calls()
     out, _err = run("--json", "--workers", "1")
     document = json.loads(out)
     counts = document["counts"]
-    tried = counts["failed"]
-    # The run stops after the streak; the payments the pool held then (at most 2) finish.
-    assert STOP_AFTER_UNREACHABLE <= tried <= STOP_AFTER_UNREACHABLE + 2
-    assert counts["total"] == tried + counts["not_tried"] == len(due)
-    assert len(pi_sandbox.calls("complete")) == tried
+    # One completed, then the streak, then Pi's list did not answer either; the payments the pool
+    # held then (at most 2) finish.
+    assert counts["complete"] == 1
+    assert STOP_AFTER_UNREACHABLE <= counts["failed"] <= STOP_AFTER_UNREACHABLE + 2
+    assert counts["total"] == 1 + counts["failed"] + counts["not_tried"] == len(due)
+    # Each payment tried during the outage failed on its own two Horizon reads, and Pi's list
+    # did not answer the check once: no other payment called Pi.
+    failing = [call["route"] for call in pi_sandbox.calls() if call["faulted"]]
+    assert failing.count("incomplete_server_payments") == 1
+    assert len(failing) == 2 * counts["failed"] + 1
     not_tried = [entry for entry in document["payments"] if entry["action"] == "not_tried"]
     assert {entry["error"] for entry in not_tried} == {
         "pi_unavailable: not tried, Pi Network is unreachable"
@@ -179,12 +199,21 @@ def test_a_run_stops_trying_once_pi_is_unreachable(flow, pi_sandbox):
     assert {status(identifier) for identifier in due} == {S.COMPLETED}
 
 
-def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox):
-    paid_payments(flow, STOP_AFTER_UNREACHABLE + 5)
-    pi_sandbox.add_fault("complete", status=503, count=1000)
-    with pytest.raises(CommandError):
-        run("--workers", "1", "--fail-on-error")
-    out, err = run("--workers", "1")
+def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox, outage_after_first_completion):
+    paid_payments(flow, STOP_AFTER_UNREACHABLE + 6)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match=r"^\d+ payment\(s\) failed and \d+ not tried; "):
+        call_command(
+            "pi_reconcile",
+            "--older-than",
+            "0",
+            "--workers",
+            "1",
+            "--fail-on-error",
+            stdout=stdout,
+            stderr=stderr,
+        )
+    out, err = stdout.getvalue(), stderr.getvalue()
     failed_lines = [line for line in err.splitlines() if ": failed (" in line]
     not_tried = STOP_AFTER_UNREACHABLE + 5 - len(failed_lines)
     assert not_tried >= 3
@@ -192,6 +221,18 @@ def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox):
         f"{not_tried} payment(s) not tried: Pi Network is unreachable; the next run retries them."
     )
     assert f"failed {len(failed_lines)}, " in out and f"not_tried {not_tried}" in out
+
+
+def test_payments_that_keep_failing_while_pi_answers_do_not_stop_the_run(flow, pi_sandbox):
+    """Pi failing the same payments on every run must not keep the others waiting: the run
+    checks that Pi answers before it stops."""
+    due = paid_payments(flow, STOP_AFTER_UNREACHABLE + 5)
+    pi_sandbox.add_fault("complete", status=503, count=None)
+    out, _err = run("--json", "--workers", "1")
+    counts = json.loads(out)["counts"]
+    assert "not_tried" not in counts
+    assert counts["failed"] == len(due)
+    assert len(pi_sandbox.calls("complete")) == len(due)
 
 
 def test_a_streak_of_unreachable_payments_shorter_than_the_limit_does_not_stop_the_run(

@@ -101,8 +101,11 @@ class Command(BaseCommand):
             self.stderr.write("")
         self._report(report, options)
         if report.failed and fail_on_error:
+            counts = report.counts
+            not_tried = f" and {counts[NOT_TRIED]} not tried" if NOT_TRIED in counts else ""
             raise CommandError(
-                f"{report.counts['failed']} payment(s) failed; see the output above.", returncode=1
+                f"{counts['failed']} payment(s) failed{not_tried}; see the output above.",
+                returncode=1,
             )
 
     def _progress(self, outcome: Outcome) -> None:
