@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,9 +36,19 @@ def _reject_constant(name: str) -> Any:
 
 
 def _parse_decimal(text: str) -> Decimal:
-    number = Decimal(text)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:  # an exponent beyond even Decimal's range
+        raise ValueError(f"the JSON number {text[:40]} is out of range") from None
     as_float = float(number)
     if not math.isfinite(as_float) or (number and not as_float):
+        raise ValueError(f"the JSON number {text[:40]} is out of range")
+    return number
+
+
+def _parse_int(text: str) -> int:
+    number = int(text)
+    if abs(number) > sys.float_info.max:
         raise ValueError(f"the JSON number {text[:40]} is out of range")
     return number
 
@@ -49,7 +60,12 @@ def loads(data: bytes | str) -> Any:
     Raises ``ValueError`` for anything that is not such JSON, nesting too deep to parse included.
     """
     try:
-        return json.loads(data, parse_float=_parse_decimal, parse_constant=_reject_constant)
+        return json.loads(
+            data,
+            parse_float=_parse_decimal,
+            parse_int=_parse_int,
+            parse_constant=_reject_constant,
+        )
     except RecursionError as exc:
         raise ValueError("the JSON document is nested too deeply") from exc
 

@@ -144,7 +144,20 @@ def test_dumps_formats() -> None:
         wire.loads("Infinity")
 
 
-@pytest.mark.parametrize("text", ["1e400", "-1e400", "1e-400", "1E+9999999", "[1e-9999999]"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "1E+9999999",
+        "[1e-9999999]",
+        "1e9999999999999999999",
+        "-1e-9999999999999999999",
+        "1" * 400,
+        "-" + "9" * 309,
+    ],
+)
 def test_loads_rejects_numbers_out_of_a_double_s_range(text: str) -> None:
     with pytest.raises(ValueError, match="out of range"):
         wire.loads(text)
