@@ -15,7 +15,7 @@ from django_pi_payments.models import Payment
 @contextmanager
 def lock_held_elsewhere(identifier: str) -> Iterator[None]:
     """Another connection holds the payment's row lock (SQLite: the database's write lock) until
-    the block ends, and this thread's connection waits for a lock 0.2 s at most.
+    the block ends, and this thread's connection waits for a lock 0.2 s at most (then as before).
 
     Needs committed data (``transactional_db``): the other connection does not see the test's
     transaction.
@@ -34,13 +34,20 @@ def lock_held_elsewhere(identifier: str) -> Iterator[None]:
     holder = threading.Thread(target=hold)
     holder.start()
     assert taken.wait(10)
+    setting = "PRAGMA busy_timeout" if connection.vendor == "sqlite" else "SET lock_timeout"
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA busy_timeout = 200")
-        else:
-            cursor.execute("SET lock_timeout = '200ms'")
+        cursor.execute(
+            "PRAGMA busy_timeout" if connection.vendor == "sqlite" else "SHOW lock_timeout"
+        )
+        (before,) = cursor.fetchone()
+        cursor.execute(f"{setting} = 200")
     try:
         yield
     finally:
         release.set()
         holder.join()
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":  # no parameters in a PRAGMA
+                cursor.execute(f"{setting} = {int(before)}")
+            else:
+                cursor.execute(f"{setting} = %s", [before])

@@ -38,9 +38,18 @@ def test_a_failing_completed_receiver_neither_fails_the_callback_nor_the_others(
     flow, pi_sandbox, signal_log, failing_receiver, caplog
 ):
     failing_receiver(signals.payment_completed)
+    heard_after: list[str] = []
+
+    def after(sender: Any, payment: Payment, **kwargs: Any) -> None:
+        heard_after.append(payment.identifier)
+
+    signals.payment_completed.connect(after, weak=False)
     identifier, txid = flow.paid()
-    with caplog.at_level(logging.ERROR, logger="django_pi_payments.services"):
-        response = flow.complete(identifier, txid)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django_pi_payments.services"):
+            response = flow.complete(identifier, txid)
+    finally:
+        signals.payment_completed.disconnect(after)
     # Pi accepted the completion and it is committed: the callback says so.
     assert response.status_code == 200
     assert response.json()["payment"]["status"] == "completed"
@@ -48,6 +57,7 @@ def test_a_failing_completed_receiver_neither_fails_the_callback_nor_the_others(
     assert pi_sandbox.payment(identifier)["status"]["developer_completed"] is True
     # Every receiver heard it, even those after the failing one, and the failure is logged.
     assert signal_log.count("completed", identifier) == 1
+    assert heard_after == [identifier]
     [record] = [
         r
         for r in caplog.records
