@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,7 +49,7 @@ from .core import (
     lock,
     lock_or_create,
     record_event,
-    send_robustly,
+    send_on_commit,
     transition,
 )
 from .payments import audit_pi_failure, fetch, reread
@@ -133,8 +131,7 @@ def link_refund(payment: Payment, original: Payment, source: str) -> None:
         payment, "refund_linked", source, from_status=status, to_status=status, detail=detail
     )
     if status == S.COMPLETED:
-        refunded = partial(send_robustly, "payment_refunded", payment, original=original)
-        transaction.on_commit(refunded, using=db_alias())
+        send_on_commit("payment_refunded", payment, original=original)
 
 
 def _refunded_by(dto: PaymentDTO) -> Payment | None:

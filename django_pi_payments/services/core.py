@@ -231,14 +231,14 @@ def transition(
     record_event(payment, kind, source, from_status=from_status, to_status=to_status, detail=detail)
     signal_name = SIGNALS.get(to_status)
     if signal_name is not None:
-        _send_on_commit(signal_name, payment)
+        send_on_commit(signal_name, payment)
     logger.info("payment %s: %s -> %s (%s)", payment.identifier, from_status, to_status, kind)
     return True
 
 
-def _send_on_commit(signal_name: str, payment: Payment) -> None:
+def send_on_commit(signal_name: str, payment: Payment, **kwargs: Any) -> None:
     """Send the signal to every receiver (:func:`send_robustly`) once the transaction commits."""
-    transaction.on_commit(partial(send_robustly, signal_name, payment), using=db_alias())
+    transaction.on_commit(partial(send_robustly, signal_name, payment, **kwargs), using=db_alias())
 
 
 def send_robustly(signal_name: str, payment: Payment, **kwargs: Any) -> None:

@@ -133,7 +133,8 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{outcome.identifier}: {outcome.action} ({outcome.before} -> {outcome.after})"
                 )
-        not_tried = report.counts.get(NOT_TRIED, 0)
+        counts = report.counts
+        not_tried = counts.get(NOT_TRIED, 0)
         if not_tried:
             self.stderr.write(
                 self.style.ERROR(
@@ -142,7 +143,6 @@ class Command(BaseCommand):
                 )
             )
         if verbosity >= 1:
-            counts = report.counts
             summary = ", ".join(f"{key} {value}" for key, value in counts.items())
             prefix = "dry run: " if report.dry_run else ""
             style = self.style.ERROR if report.failed else self.style.SUCCESS
