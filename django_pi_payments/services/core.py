@@ -35,6 +35,10 @@ SIGNALS: dict[str, str] = {
     S.USER_CANCELLED: "payment_cancelled",
 }
 
+# The fields of a stored payment that say who pays whom how much: Pi is not expected to change
+# them, so an answer that does is copied (Pi's truth wins) and audited as ``pi_changed``.
+WATCHED_FIELDS = ("amount", "user_uid", "from_address", "to_address")
+
 # The timestamp each status stamps on first arrival.
 TIMESTAMPS: dict[str, str] = {
     S.APPROVED: "approved_at",
@@ -72,13 +76,16 @@ def status_from_dto(dto: PaymentDTO) -> str:
     return S.CREATED
 
 
-def apply_dto(payment: Payment, dto: PaymentDTO) -> None:
-    """Copy Pi's descriptive fields onto ``payment`` (not its status).
+def apply_dto(payment: Payment, dto: PaymentDTO) -> dict[str, list[str]]:
+    """Copy Pi's descriptive fields onto ``payment`` (not its status); return the
+    :data:`WATCHED_FIELDS` whose stored value this changed, as ``{field: [before, after]}``.
 
     The direction is set once, on a new payment: an old-style answer without ``direction`` reads
     as user-to-app, and must not turn a stored payout into one. The payer's memo and metadata
-    (and the raw answer holding them) are stored without NUL characters.
+    (and the raw answer holding them) are stored without NUL characters. A field filled for the
+    first time (e.g. the payer's address, known once the transaction is) is no change.
     """
+    before = {name: getattr(payment, name) for name in WATCHED_FIELDS} if payment.pk else {}
     payment.user_uid = dto.user_uid or payment.user_uid
     payment.amount = dto.amount
     payment.memo = without_nul(dto.memo)
@@ -93,6 +100,27 @@ def apply_dto(payment: Payment, dto: PaymentDTO) -> None:
         payment.txid = dto.txid
     payment.raw = without_nul(dto.raw)
     payment.last_synced_at = timezone.now()
+    return {
+        name: [str(value), str(getattr(payment, name))]
+        for name, value in before.items()
+        if value not in ("", None) and value != getattr(payment, name)
+    }
+
+
+def refresh_from_pi(payment: Payment, dto: PaymentDTO, source: str) -> None:
+    """:func:`apply_dto` to the locked, stored ``payment``, auditing (``pi_changed``) and logging
+    any change of its :data:`WATCHED_FIELDS`; the caller saves."""
+    changed = apply_dto(payment, dto)
+    if changed:
+        logger.warning("payment %s: Pi changed %s", payment.identifier, changed)
+        record_event(
+            payment,
+            "pi_changed",
+            source,
+            from_status=payment.status,
+            to_status=payment.status,
+            detail=changed,
+        )
 
 
 @cache
@@ -216,13 +244,13 @@ def transition(
     from_status = payment.status
     if from_status == to_status:
         if dto is not None:
-            apply_dto(payment, dto)
+            refresh_from_pi(payment, dto, source)
             payment.save()
         return False
     if not payment.can_transition(to_status):
         raise IllegalTransition(f"The payment is {from_status} and cannot become {to_status}.")
     if dto is not None:
-        apply_dto(payment, dto)
+        refresh_from_pi(payment, dto, source)
     payment.status = to_status
     stamp = TIMESTAMPS.get(to_status)
     if stamp and getattr(payment, stamp) is None:
@@ -275,7 +303,7 @@ def adopt(payment: Payment, dto: PaymentDTO, *, source: str, kind: str = "synced
     target = status_from_dto(dto)
     lags_behind = payment.status in TRANSITIONS[target]
     if target == payment.status or (lags_behind and not payment.is_final):
-        apply_dto(payment, dto)
+        refresh_from_pi(payment, dto, source)
         payment.save()
         return False
     if lags_behind:

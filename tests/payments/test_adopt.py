@@ -36,3 +36,29 @@ def test_pi_completing_a_payment_cancelled_here_is_a_conflict(flow, pi_sandbox, 
     assert (conflict.to_status, conflict.detail) == (S.CANCELLED, {"pi_status": S.COMPLETED})
     assert Payment.objects.get(identifier=identifier).status == S.CANCELLED
     assert signal_log.count("completed", identifier) == 0
+
+
+def test_pi_changing_the_amount_of_a_stored_payment_is_copied_and_audited(
+    flow, pi_sandbox, signal_log, caplog
+):
+    identifier = flow.approved(amount="3.5")
+    answer = services.fetch(identifier)
+    changed = dataclasses.replace(answer, amount=answer.amount * 2, to_address="G" + "B" * 55)
+    payment = services.sync(identifier, dto=changed)
+    assert payment.amount == 7
+    [event] = events(identifier, "pi_changed")
+    assert event.detail == {
+        "amount": ["3.5000000", "7.0"],
+        "to_address": [answer.to_address, "G" + "B" * 55],
+    }
+    assert (event.from_status, event.to_status) == (S.APPROVED, S.APPROVED)
+    assert "Pi changed" in caplog.text
+    assert signal_log.count("approved", identifier) == 1
+
+
+def test_a_payment_paid_and_completed_as_pi_reported_it_has_no_pi_changed_event(flow, pi_sandbox):
+    identifier, txid = flow.paid()
+    assert flow.complete(identifier, txid).status_code == 200
+    services.sync(identifier)
+    assert events(identifier, "pi_changed") == []
+    assert Payment.objects.get(identifier=identifier).from_address
