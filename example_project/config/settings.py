@@ -136,6 +136,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# A refused CSRF token answers shop.js in JSON, so the buyer reads why (shop/views.py).
+CSRF_FAILURE_VIEW = "shop.views.csrf_failure"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

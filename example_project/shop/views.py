@@ -6,6 +6,7 @@ import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
@@ -48,6 +49,14 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail}, status=status)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: to a JSON request (shop.js), a 403 whose ``detail`` the buyer can act
+    on; to anything else (the admin's forms), Django's own page."""
+    if request.content_type == "application/json":
+        return _error(403, "csrf_failed", "Your session changed: reload the page and try again.")
+    return django_csrf_failure(request, reason)
 
 
 @require_POST

@@ -119,7 +119,12 @@ def test_ordering_needs_a_pi_sign_in_and_the_csrf_token(shop: ShopProcess, ada: 
     answer = anonymous.post(shop.url + "/orders/new", json={"product_id": 1}, headers=token)
     assert (answer.status_code, answer.json()["error"]) == (401, "not_signed_in")
 
-    assert ada.post("/orders/new", {"product_id": 1}).status_code == 403  # no CSRF token
+    refused = ada.post("/orders/new", {"product_id": 1})  # no CSRF token
+    assert (refused.status_code, refused.json()["error"]) == (403, "csrf_failed")
+    assert "reload the page" in refused.json()["detail"]
+    form = ada.session.post(shop.url + "/admin/login/", data={"username": "x"}, timeout=10)
+    assert form.status_code == 403
+    assert "CSRF verification failed" in form.text  # Django's page for forms
 
 
 @pytest.mark.parametrize(
