@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import DatabaseError
@@ -39,6 +40,9 @@ from ..models import Direction, EventSource, Payment, PaymentStatus
 from ..services.a2u_resume import cancel_deadline
 
 CONFIRMATION_TEMPLATE = "admin/pi_payments/cancel_confirmation.html"
+# The fields a confirmation form posts besides those of its payments: the CSRF token, ``action``
+# and ``post`` (includes/confirm_buttons.html).
+CONFIRMATION_FIELDS = 3
 
 CANCEL = gettext_lazy("Cancel on Pi Network")
 SYNC = gettext_lazy("Sync from Pi Network")
@@ -127,6 +131,28 @@ def for_each_while_reachable(
             )
             report(modeladmin, request, payment, outcome, messages.ERROR)
             stopped = _("not tried: the database is busy.")
+
+
+def fits_one_form(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, selected: int, fields: int
+) -> bool:
+    """Whether a confirmation form of ``selected`` payments, posting ``fields`` fields in all,
+    stays within ``DATA_UPLOAD_MAX_NUMBER_FIELDS``; if not, say so with an error message.
+
+    Django answers a POST with more fields than that with a bare "400 Bad Request", so a page
+    whose form would exceed it is not shown: the staff member is told to select fewer payments,
+    and nothing is done.
+    """
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if limit is None or fields <= limit:
+        return True
+    message = _(
+        "Nothing was done: %(count)d payments are too many to confirm at once (the confirmation "
+        "form would send %(fields)d fields, more than DATA_UPLOAD_MAX_NUMBER_FIELDS = %(limit)d). "
+        "Select fewer payments, for example by filtering the list."
+    ) % {"count": selected, "fields": fields, "limit": limit}
+    modeladmin.message_user(request, message, messages.ERROR)
+    return False
 
 
 def report_skipped_final(
@@ -246,8 +272,14 @@ def cancel_on_pi(
 
 def cancel_confirmation(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payments: list[Payment]
-) -> TemplateResponse:
-    """The intermediate page of :func:`cancel_on_pi`; it changes nothing."""
+) -> TemplateResponse | None:
+    """The intermediate page of :func:`cancel_on_pi`; it changes nothing.
+
+    ``None`` (back to the list, with an error message) when its form could not be posted
+    (:func:`fits_one_form`).
+    """
+    if not fits_one_form(modeladmin, request, len(payments), len(payments) + CONFIRMATION_FIELDS):
+        return None
     plans = [plan_cancel(payment) for payment in payments]
     context = {
         **modeladmin.admin_site.each_context(request),

@@ -29,6 +29,8 @@ from ..models import Direction, EventSource, Payment
 from ..services.a2u import checked_amount
 from ..services.refunds import display_amount, is_refundable
 from .actions import (
+    CONFIRMATION_FIELDS,
+    fits_one_form,
     for_each_while_reachable,
     report,
     report_error,
@@ -211,15 +213,24 @@ def refund_to_payer(
 
 def refund_confirmation(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, plans: list[RefundPlan]
-) -> TemplateResponse:
-    """The intermediate page of :func:`refund_to_payer`; it changes nothing."""
+) -> TemplateResponse | None:
+    """The intermediate page of :func:`refund_to_payer`; it changes nothing.
+
+    ``None`` (back to the list, with an error message) when its form could not be posted: it
+    sends each payment, and an amount and what is left to refund of each one it offers
+    (:func:`~.actions.fits_one_form`).
+    """
+    refund_count = sum(plan.can_refund for plan in plans)
+    fields = len(plans) + 2 * refund_count + CONFIRMATION_FIELDS
+    if not fits_one_form(modeladmin, request, len(plans), fields):
+        return None
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": gettext_lazy("Refund payments to their payers"),
         "subtitle": None,
         "opts": modeladmin.opts,
         "plans": plans,
-        "refund_count": sum(plan.can_refund for plan in plans),
+        "refund_count": refund_count,
         "action_name": "refund_to_payer",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media,
