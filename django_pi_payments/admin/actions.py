@@ -100,11 +100,20 @@ def report_error(
         report(modeladmin, request, payment, outcome, messages.ERROR, action=action)
 
 
+def report_busy(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, payment: Payment
+) -> None:
+    """Report a payment whose step waited too long for a lock: rolled back, to try again."""
+    outcome = _("not done: the database is busy (another process holds its lock); try again.")
+    report(modeladmin, request, payment, outcome, messages.ERROR)
+
+
 def for_each_while_reachable(
     modeladmin: admin.ModelAdmin[Payment],
     request: HttpRequest,
     payments: Iterable[Payment],
     act: Callable[[Payment], bool],
+    on_busy: Callable[[Payment], None] | None = None,
 ) -> None:
     """Call ``act`` for each payment until it returns ``False`` (Pi unreachable) or the database
     is busy.
@@ -113,7 +122,8 @@ def for_each_while_reachable(
     its timeouts and retries, and while another process holds the database's lock (SQLite's
     only one: e.g. ``pi_reconcile`` waiting on a slow Pi) every payment waits for the lock's
     timeout, so going on would make the request outlast any HTTP timeout. They stay as they are,
-    for a later run of the action or ``pi_reconcile``.
+    for a later run of the action or ``pi_reconcile``. The payment that met the busy database is
+    reported by ``on_busy`` (default :func:`report_busy`), which writes nothing.
     """
     stopped: str | None = None
     for payment in payments:
@@ -126,10 +136,10 @@ def for_each_while_reachable(
         except DatabaseError as error:
             if not is_database_busy(error):
                 raise
-            outcome = _(
-                "not done: the database is busy (another process holds its lock); try again."
-            )
-            report(modeladmin, request, payment, outcome, messages.ERROR)
+            if on_busy is None:
+                report_busy(modeladmin, request, payment)
+            else:
+                on_busy(payment)
             stopped = _("not tried: the database is busy.")
 
 

@@ -33,6 +33,7 @@ from .actions import (
     fits_one_form,
     for_each_while_reachable,
     report,
+    report_busy,
     report_error,
     status_label,
 )
@@ -187,9 +188,13 @@ def refund_to_payer(
         return refund_confirmation(modeladmin, request, plans)
 
     offered = read_offered(request, payments)
+    # The refunds each payment had before its refund was tried: one more after a busy database
+    # was created (and committed) before the wait.
+    known: dict[int, set[int]] = {}
 
     def refund_or_skip(payment: Payment) -> bool:
         if payment.pk in offered:
+            known[payment.pk] = set(payment.refunds.values_list("pk", flat=True))
             return refund_one(
                 modeladmin, request, payment, amounts[payment.pk], offered[payment.pk]
             )
@@ -207,7 +212,21 @@ def refund_to_payer(
         report(modeladmin, request, payment, outcome, messages.INFO)
         return True
 
-    for_each_while_reachable(modeladmin, request, payments, refund_or_skip)
+    def report_refund_busy(payment: Payment) -> None:
+        before = known.get(payment.pk)
+        created = None if before is None else payment.refunds.exclude(pk__in=before).first()
+        if created is None:
+            report_busy(modeladmin, request, payment)
+            return
+        # Created before the wait: it stays, for pi_reconcile, which never pays it twice. Not
+        # logged in the admin history, which would wait for the same lock.
+        outcome = _(
+            "refund %(refund)s created but not completed yet (database_busy): the database is "
+            "busy (another process holds its lock). pi_reconcile will finish it."
+        ) % {"refund": created.identifier}
+        report(modeladmin, request, payment, outcome, messages.WARNING)
+
+    for_each_while_reachable(modeladmin, request, payments, refund_or_skip, report_refund_busy)
     return None
 
 

@@ -9,10 +9,13 @@ from django.test import Client
 
 from django_pi_payments import services
 from django_pi_payments.models import Payment
+from django_pi_payments.reconcile import reconcile
+from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.services import a2u_resume
 from django_pi_payments.testing import SandboxHandle
-from tests.a2u.conftest import Crash, a2u, wallet
+from tests.a2u.conftest import Crash, a2u, ledger_for, wallet
 
+from ..database_lock import lock_held_elsewhere
 from .conftest import PaymentMaker, confirm_refund, in_changelist_order, messages_of
 from .test_actions import changelist, run_action, statuses
 
@@ -112,3 +115,42 @@ def test_refunds_stop_once_horizon_is_unreachable(admin_client: Client, a2u: San
     )
     assert len(a2u.calls("create_payment")) == 1
     assert a2u.calls("horizon_submit") == []
+
+
+def test_a_refund_created_before_the_database_got_busy_is_named(
+    admin_client: Client, a2u: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refund is created and committed, then its payment waits too long for its lock: the
+    message names it and says pi_reconcile finishes it, which pays it once."""
+    make = PaymentMaker(a2u)
+    selected = [make.completed(), make.completed()]
+    first, second = in_changelist_order(selected)
+    resume = a2u_service.resume_a2u
+
+    def busy_resume(identifier: str, **kwargs: Any) -> Payment:
+        with lock_held_elsewhere(identifier):
+            return resume(identifier, **kwargs)
+
+    monkeypatch.setattr(a2u_service, "resume_a2u", busy_resume)
+
+    response = confirm_refund(admin_client, selected)
+
+    refund = Payment.objects.get(refund_of=first)
+    assert messages_of(response) == [
+        (
+            "warning",
+            f"Payment {first.identifier}: refund {refund.identifier} created but not completed "
+            "yet (database_busy): the database is busy (another process holds its lock). "
+            "pi_reconcile will finish it.",
+        ),
+        ("error", f"Payment {second.identifier}: not tried: the database is busy."),
+    ]
+    assert not Payment.objects.filter(refund_of=second).exists()
+
+    monkeypatch.undo()
+    reconcile()
+
+    refund.refresh_from_db()
+    assert refund.status == "completed"
+    (paid,) = ledger_for(a2u, refund.identifier)
+    assert paid["hash"] == refund.txid
