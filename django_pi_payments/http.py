@@ -214,7 +214,7 @@ class Transport:
             content = raw.data
             try:
                 parsed = jsonlib.loads(content) if content else None
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
                 parsed = None
             # Parsed from the bytes, and no text kept beside a JSON body: a large answer (Pi's
             # list of incomplete payments) then takes its size in memory once, not three times.

@@ -20,21 +20,6 @@ from django_pi_payments.exceptions import (
 )
 
 
-@pytest.fixture
-def client(pi_sandbox):
-    pi_client = PiClient(
-        pi_sandbox.api_key, base_url=pi_sandbox.url, timeout=2, max_retries=2, backoff=0.01
-    )
-    yield pi_client
-    pi_client.close()
-
-
-@pytest.fixture
-def payer(pi_sandbox):
-    user, token = pi_sandbox.login(username="alice")
-    return user, token
-
-
 def _approved_with_tx(pi_sandbox, client, payer, **tx_overrides):
     user, _token = payer
     created = pi_sandbox.create_payment(user["uid"], "3.25", memo="book")

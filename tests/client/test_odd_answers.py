@@ -1,0 +1,32 @@
+"""PiClient against a Pi API that answers oddly: an answer it cannot read is a PiUnavailable
+(the callbacks' 503, the payment left as it was), never another exception and never a payment
+read wrong."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from django_pi_payments.exceptions import PiUnavailable
+
+
+def _answer(pi_sandbox: Any, route: str, body: Any) -> None:
+    """Make Pi answer ``route`` with 200 and ``body`` (a JSON text, or a value to encode)."""
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    pi_sandbox.add_fault(route, status=200, body=text)
+
+
+@pytest.fixture
+def payment(pi_sandbox, payer) -> dict[str, Any]:
+    """A new payment as Pi answers it."""
+    user, _token = payer
+    identifier = pi_sandbox.create_payment(user["uid"], "3.5", memo="book")["identifier"]
+    return pi_sandbox.payment(identifier)
+
+
+def test_json_nested_deeper_than_python_parses_is_unreadable(pi_sandbox, client, payment):
+    _answer(pi_sandbox, "get_payment", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(PiUnavailable, match="unreadable payment"):
+        client.get_payment(payment["identifier"])
