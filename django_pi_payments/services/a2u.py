@@ -15,6 +15,7 @@ under the refunded payment's row lock, in the transaction that creates the refun
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -125,6 +126,30 @@ def checked_amount(value: Decimal | int | str) -> Decimal:
     return amount
 
 
+def _checked_text(value: object, name: str, *, required: bool) -> str:
+    """``value`` when it is a string (non-empty when ``required``); else :class:`InvalidRequest`."""
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidRequest(_("%(name)s must be a string.") % {"name": name})
+    return value
+
+
+def _json_object(metadata: object) -> dict[str, Any]:
+    """``metadata`` as Pi stores and answers it: a JSON object, read back from its strict JSON.
+
+    So a retry is recognised by the metadata Pi answers (``(1, 2)`` becomes ``[1, 2]``, a key
+    ``7`` becomes ``"7"``); anything strict JSON cannot say is :class:`InvalidRequest`.
+    """
+    try:
+        if not isinstance(metadata, dict):
+            raise TypeError
+        normalized: dict[str, Any] = json.loads(json.dumps(metadata, allow_nan=False))
+    except (TypeError, ValueError):
+        raise InvalidRequest(
+            _("metadata must be a JSON object (a dict of strings, numbers, lists and dicts).")
+        ) from None
+    return normalized
+
+
 def take_a2u_lock() -> None:
     """Hold the app's A2U lock until the current transaction ends (the row is made on first use).
 
@@ -166,10 +191,10 @@ def send_payment(
 
     With ``refund_of`` (a completed user-to-app payment of ``uid``) the payment is a refund of
     it, checked as :func:`refund` checks it. Raises, with nothing created, :class:`InvalidRequest`
-    (amount), :class:`A2UError` (wallet not configured), :class:`RecipientNotFound`,
-    :class:`A2UBusy`, :class:`~.refunds.RefundRefused`, :class:`PiRefused` or
-    :class:`PiUnreachable`. Raises :class:`A2UCreationUnknown` when Pi may have created the
-    payment but could not say so. Once the payment is created, any failure raises
+    (``uid``, ``amount``, ``memo`` or ``metadata``), :class:`A2UError` (wallet not configured),
+    :class:`RecipientNotFound`, :class:`A2UBusy`, :class:`~.refunds.RefundRefused`,
+    :class:`PiRefused` or :class:`PiUnreachable`. Raises :class:`A2UCreationUnknown` when Pi may
+    have created the payment but could not say so. Once the payment is created, any failure raises
     :class:`A2UError` with ``payment`` set: ``pi_reconcile`` finishes that payment, never paying
     it twice.
 
@@ -178,7 +203,13 @@ def send_payment(
     over, not created again: whether it is still in flight at Pi or was adopted and paid by
     ``pi_reconcile`` within ``A2U_RESUME_TIMEOUT``.
     """
-    request = PayoutRequest(uid, checked_amount(amount), memo, dict(metadata or {}), refund_of)
+    request = PayoutRequest(
+        _checked_text(uid, "uid", required=True),
+        checked_amount(amount),
+        _checked_text(memo, "memo", required=False),
+        _json_object({} if metadata is None else metadata),
+        refund_of,
+    )
     return _send(request, source)
 
 

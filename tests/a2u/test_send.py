@@ -106,6 +106,29 @@ def test_bad_amounts_are_refused_before_pi_is_called(
     assert a2u.calls() == []
 
 
+@pytest.mark.parametrize(
+    ("uid", "memo", "metadata", "message"),
+    [
+        (None, "x", None, "uid"),
+        ("", "x", None, "uid"),
+        ("PIONEER", None, None, "memo"),
+        ("PIONEER", 42, None, "memo"),
+        ("PIONEER", "x", ["a", "b"], "metadata"),
+        ("PIONEER", "x", {"total": Decimal("1.5")}, "metadata"),
+        ("PIONEER", "x", {"ratio": float("nan")}, "metadata"),
+        ("PIONEER", "x", {"when": object()}, "metadata"),
+    ],
+)
+def test_bad_uid_memo_or_metadata_are_refused_before_pi_is_called(
+    a2u: SandboxHandle, pioneer: str, uid: Any, memo: Any, metadata: Any, message: str
+) -> None:
+    uid = pioneer if uid == "PIONEER" else uid
+    with pytest.raises(InvalidRequest, match=message):
+        services.send_payment(uid, "1", memo, metadata)
+    assert a2u.calls() == []
+    assert not Payment.objects.exists()
+
+
 def test_the_largest_amount_a_payment_on_the_chain_carries_is_accepted() -> None:
     assert checked_amount("922337203685.4775807") == Decimal("922337203685.4775807")
     with pytest.raises(
@@ -317,6 +340,23 @@ def test_a_lost_creation_during_a_pi_outage_then_a_retry_pays_once(
         "completed",
     ]
     assert signal_log.received == [("completed", payment.identifier)]
+
+
+def test_a_retry_with_metadata_json_writes_differently_pays_once(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    request = (pioneer, "1.25", "prize", {"round": (1, 2), 7: "seven"})  # JSON: a list, a "7" key
+    a2u.add_fault("create_payment", after="respond")
+    a2u.add_fault("incomplete_server_payments", status=503, count=None)
+    with pytest.raises(services.A2UError):
+        services.send_payment(*request)
+    a2u.clear_faults()
+
+    payment = services.send_payment(*request)  # the caller retries with the same values
+
+    assert payment.metadata == {"round": [1, 2], "7": "seven"}
+    assert [p["identifier"] for p in a2u.payments()] == [payment.identifier]
+    assert len(a2u.ledger()) == 1
 
 
 def test_a_crash_between_creation_and_storing_then_a_retry_pays_once(
