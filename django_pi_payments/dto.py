@@ -2,7 +2,9 @@
 
 Parsing is tolerant: old answers lack ``from_address``, ``direction`` or ``network``, once carried
 ``transaction`` inside ``status``, and new answers may add fields. Unknown fields are ignored, the
-full original JSON is kept in ``raw``, and amounts are :class:`~decimal.Decimal`.
+full original JSON is kept in ``raw``, and amounts are :class:`~decimal.Decimal`. What no answer of
+Pi's holds is refused with ``ValueError`` rather than guessed at: a status flag that is not a
+boolean, say.
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ def _str(data: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _flag(data: dict[str, Any], key: str) -> bool:
+    """A boolean of Pi's answer, false when missing or null; ``ValueError`` for any other type.
+
+    Never ``bool(value)``: a string ``"false"`` is truthy, and would read a payment as cancelled
+    or completed."""
+    value = data.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} is not a boolean")
+    return value
+
+
 @dataclass(frozen=True)
 class TransactionDTO:
     """The blockchain transaction Pi linked to a payment."""
@@ -70,11 +85,12 @@ class TransactionDTO:
 
     @classmethod
     def from_json(cls, data: Any) -> TransactionDTO | None:
-        """Parse Pi's ``transaction`` object; ``None`` when no transaction is linked."""
+        """Parse Pi's ``transaction`` object; ``None`` when no transaction is linked, and
+        ``ValueError`` when ``verified`` is not a boolean."""
         if not isinstance(data, dict) or not data.get("txid"):
             return None
         return cls(
-            txid=str(data["txid"]), verified=bool(data.get("verified")), link=_str(data, "_link")
+            txid=str(data["txid"]), verified=_flag(data, "verified"), link=_str(data, "_link")
         )
 
 
@@ -90,15 +106,16 @@ class PaymentStatusDTO:
 
     @classmethod
     def from_json(cls, data: Any) -> PaymentStatusDTO:
-        """Parse Pi's ``status`` object, treating missing flags as false."""
+        """Parse Pi's ``status`` object, treating missing and null flags as false; raise
+        ``ValueError`` when a flag is not a boolean."""
         if not isinstance(data, dict):
             return cls()
         return cls(
-            developer_approved=bool(data.get("developer_approved")),
-            transaction_verified=bool(data.get("transaction_verified")),
-            developer_completed=bool(data.get("developer_completed")),
-            cancelled=bool(data.get("cancelled")),
-            user_cancelled=bool(data.get("user_cancelled")),
+            developer_approved=_flag(data, "developer_approved"),
+            transaction_verified=_flag(data, "transaction_verified"),
+            developer_completed=_flag(data, "developer_completed"),
+            cancelled=_flag(data, "cancelled"),
+            user_cancelled=_flag(data, "user_cancelled"),
         )
 
 
@@ -122,7 +139,8 @@ class PaymentDTO:
 
     @classmethod
     def from_json(cls, data: Any) -> PaymentDTO:
-        """Parse a PaymentDTO; raise ``ValueError`` when the identifier or amount is unusable."""
+        """Parse a PaymentDTO; raise ``ValueError`` when the identifier, the amount or a status
+        flag is unusable."""
         if not isinstance(data, dict) or not isinstance(data.get("identifier"), str):
             raise ValueError("not a Pi payment object")
         status_data = data.get("status")

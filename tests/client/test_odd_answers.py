@@ -30,3 +30,38 @@ def test_json_nested_deeper_than_python_parses_is_unreadable(pi_sandbox, client,
     _answer(pi_sandbox, "get_payment", "[" * 100_000 + "]" * 100_000)
     with pytest.raises(PiUnavailable, match="unreadable payment"):
         client.get_payment(payment["identifier"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("cancelled", "false"), ("developer_completed", "false"), ("transaction_verified", 1)],
+)
+def test_a_status_flag_that_is_not_a_boolean_is_unreadable(
+    pi_sandbox, client, payment, flag, value
+):
+    # "false" is truthy: read as a boolean, it would mark the payment cancelled or completed.
+    payment["status"][flag] = value
+    _answer(pi_sandbox, "get_payment", payment)
+    with pytest.raises(PiUnavailable, match="unreadable payment"):
+        client.get_payment(payment["identifier"])
+
+
+def test_a_transaction_verified_flag_that_is_not_a_boolean_is_unreadable(
+    pi_sandbox, client, payment
+):
+    payment["transaction"] = {"txid": "ab" * 32, "verified": "false", "_link": ""}
+    _answer(pi_sandbox, "get_payment", payment)
+    with pytest.raises(PiUnavailable, match="unreadable payment"):
+        client.get_payment(payment["identifier"])
+
+
+def test_null_and_missing_status_flags_read_as_false(pi_sandbox, client, payment):
+    payment["status"] = {"cancelled": None, "developer_approved": True}
+    _answer(pi_sandbox, "get_payment", payment)
+    status = client.get_payment(payment["identifier"]).status
+    assert status.developer_approved is True
+    assert (status.cancelled, status.user_cancelled, status.developer_completed) == (
+        False,
+        False,
+        False,
+    )
