@@ -1,9 +1,10 @@
 """An exception reporter filter that hides the secrets of django-pi-payments in error reports.
 
 Django's :class:`~django.views.debug.SafeExceptionReporterFilter` hides settings and request
-headers whose names contain ``API``, ``AUTH``, ``TOKEN``, ``KEY``, ``SECRET``, ``PASS`` or
-``SIGNATURE``. ``PI_PAYMENTS["WALLET_PRIVATE_SEED"]`` matches none of them, so the DEBUG error page
-and every ``mail_admins`` error email would show the app wallet's seed in clear. Set::
+headers whose names contain ``API``, ``AUTH``, ``TOKEN``, ``KEY``, ``SECRET``, ``PASS``,
+``SIGNATURE`` or ``HTTP_COOKIE``. ``PI_PAYMENTS["WALLET_PRIVATE_SEED"]`` matches none of them, so
+the DEBUG error page and every ``mail_admins`` error email would show the app wallet's seed in
+clear. Set::
 
     DEFAULT_EXCEPTION_REPORTER_FILTER = "django_pi_payments.debug.PiExceptionReporterFilter"
 
