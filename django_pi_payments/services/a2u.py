@@ -167,6 +167,27 @@ def take_a2u_lock() -> None:
         locks.filter(name=A2U_LOCK).update(taken_at=now)
 
 
+def _check_outside_transactions() -> None:
+    """Refuse to start inside a transaction of the caller (as a ``durable`` atomic block does).
+
+    Each step must be committed before the next touches Pi or the chain: rolled back with the
+    caller's transaction, a payout paid and completed at Pi would be unknown here, and paid again
+    by the caller's retry. Django's test cases' own transactions are allowed, as for ``durable``.
+    """
+    try:
+        with transaction.atomic(using=db_alias(), durable=True):
+            pass
+    except RuntimeError:
+        raise A2UError(
+            _(
+                "App-to-user payments commit each step themselves: call send_payment and refund "
+                "outside transaction.atomic() (with ATOMIC_REQUESTS, decorate the view with "
+                "transaction.non_atomic_requests)."
+            ),
+            code="in_transaction",
+        ) from None
+
+
 def _check_resume_timeout() -> None:
     shortest = 2 * CLOCK_MARGIN.total_seconds()
     configured: float = pi_settings.A2U_RESUME_TIMEOUT
@@ -191,7 +212,8 @@ def send_payment(
 
     With ``refund_of`` (a completed user-to-app payment of ``uid``) the payment is a refund of
     it, checked as :func:`refund` checks it. Raises, with nothing created, :class:`InvalidRequest`
-    (``uid``, ``amount``, ``memo`` or ``metadata``), :class:`A2UError` (wallet not configured),
+    (``uid``, ``amount``, ``memo`` or ``metadata``), :class:`A2UError` (wallet not configured;
+    ``in_transaction``: called inside a transaction of the caller),
     :class:`RecipientNotFound`, :class:`A2UBusy`, :class:`~.refunds.RefundRefused`,
     :class:`PiRefused` or :class:`PiUnreachable`. Raises :class:`A2UCreationUnknown` when Pi may
     have created the payment but could not say so. Once the payment is created, any failure raises
@@ -241,6 +263,7 @@ def refund(
 
 
 def _send(request: PayoutRequest, source: str) -> Payment:
+    _check_outside_transactions()
     wallet()  # a missing or bad seed is reported before anything is created
     _check_resume_timeout()
     payment, dto = _create(request, source)

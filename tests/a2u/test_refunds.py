@@ -96,6 +96,16 @@ def test_a_refund_over_the_amount_is_refused_before_pi_is_called(
     assert not paid.refunds.exists()
 
 
+def test_a_refund_inside_a_transaction_of_the_caller_is_refused(
+    a2u: SandboxHandle, paid: Payment
+) -> None:
+    ledger = a2u.ledger()
+    with transaction.atomic(), pytest.raises(services.A2UError) as failure:
+        services.refund(paid)
+    assert failure.value.code == "in_transaction"
+    assert not paid.refunds.exists() and a2u.ledger() == ledger
+
+
 @pytest.mark.parametrize("state", ["approved", "user_cancelled"])
 def test_only_completed_user_to_app_payments_are_refundable(
     a2u: SandboxHandle, make: PaymentMaker, state: str

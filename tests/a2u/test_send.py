@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from stellar_sdk import Keypair
 
 from django_pi_payments import services
@@ -127,6 +128,26 @@ def test_bad_uid_memo_or_metadata_are_refused_before_pi_is_called(
         services.send_payment(uid, "1", memo, metadata)
     assert a2u.calls() == []
     assert not Payment.objects.exists()
+
+
+class RolledBack(Exception):
+    """The caller's code fails after the send, in the caller's transaction."""
+
+
+def test_a_send_inside_a_transaction_of_the_caller_is_refused(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    # Were it sent, its records would roll back with the caller's transaction: the payout paid
+    # and completed at Pi, unknown here, and paid again by the caller's retry.
+    with pytest.raises(RolledBack), transaction.atomic():
+        with pytest.raises(services.A2UError) as failure:
+            services.send_payment(pioneer, "1", "prize")
+        raise RolledBack
+
+    assert failure.value.code == "in_transaction"
+    assert failure.value.payment is None
+    assert "transaction.atomic" in failure.value.detail
+    assert a2u.calls() == [] and a2u.ledger() == []
 
 
 def test_the_largest_amount_a_payment_on_the_chain_carries_is_accepted() -> None:
