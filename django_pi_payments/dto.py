@@ -4,7 +4,7 @@ Parsing is tolerant: old answers lack ``from_address``, ``direction`` or ``netwo
 ``transaction`` inside ``status``, and new answers may add fields. Unknown fields are ignored, the
 full original JSON is kept in ``raw``, and amounts are :class:`~decimal.Decimal`. What no answer of
 Pi's holds is refused with ``ValueError`` rather than guessed at: a status flag that is not a
-boolean, say.
+boolean, a text or an amount too long to store, metadata nested too deeply.
 """
 
 from __future__ import annotations
@@ -17,16 +17,23 @@ from typing import Any
 USER_TO_APP = "user_to_app"
 APP_TO_USER = "app_to_user"
 
+# The most one payment on the Pi Blockchain can carry: a signed 64-bit count of stroops (10^-7 Pi).
+MAX_AMOUNT = Decimal(2**63 - 1).scaleb(-7)
+# How deeply lists and objects may nest in a payment, whose metadata the payer chooses: far more
+# than an app's metadata needs, far less than exhausts Python's recursion limit when it is stored.
+MAX_NESTING = 64
+
 
 def parse_amount(value: Any) -> Decimal:
-    """Turn a JSON number or string into a Decimal; raise ``ValueError`` when it is not one."""
+    """Turn a JSON number or string into a Decimal; raise ``ValueError`` when it is not one, or
+    is larger than :data:`MAX_AMOUNT`."""
     if isinstance(value, bool):
         raise ValueError("amount must be a number")
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, TypeError) as exc:
         raise ValueError(f"invalid amount {value!r}") from exc
-    if not amount.is_finite():
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
         raise ValueError(f"invalid amount {value!r}")
     return amount
 
@@ -57,9 +64,31 @@ def without_nul(value: Any) -> Any:
     return value
 
 
-def _str(data: dict[str, Any], key: str) -> str:
+def _str(data: dict[str, Any], key: str, limit: int | None = None) -> str:
+    """A string of Pi's answer, empty when missing or not a string; ``ValueError`` when it is
+    longer than ``limit`` (what no answer of Pi's holds, and the column storing it cannot)."""
     value = data.get(key)
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"{key} is longer than {limit} characters")
+    return value
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (0 for a scalar), counted without recursion
+    and only as far as one level past :data:`MAX_NESTING`."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending and deepest <= MAX_NESTING:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _flag(data: dict[str, Any], key: str) -> bool:
@@ -89,9 +118,10 @@ class TransactionDTO:
         ``ValueError`` when ``verified`` is not a boolean."""
         if not isinstance(data, dict) or not data.get("txid"):
             return None
-        return cls(
-            txid=str(data["txid"]), verified=_flag(data, "verified"), link=_str(data, "_link")
-        )
+        txid = str(data["txid"])
+        if len(txid) > 64:
+            raise ValueError("txid is longer than 64 characters")
+        return cls(txid=txid, verified=_flag(data, "verified"), link=_str(data, "_link"))
 
 
 @dataclass(frozen=True)
@@ -140,24 +170,28 @@ class PaymentDTO:
     @classmethod
     def from_json(cls, data: Any) -> PaymentDTO:
         """Parse a PaymentDTO; raise ``ValueError`` when the identifier, the amount or a status
-        flag is unusable."""
+        flag is unusable, a text is longer than Pi's, or lists and objects nest deeper than
+        :data:`MAX_NESTING`."""
         if not isinstance(data, dict) or not isinstance(data.get("identifier"), str):
             raise ValueError("not a Pi payment object")
+        if _nesting(data) > MAX_NESTING:
+            raise ValueError(f"lists and objects nested deeper than {MAX_NESTING} levels")
         status_data = data.get("status")
         transaction_data = data.get("transaction")
         if transaction_data is None and isinstance(status_data, dict):
             transaction_data = status_data.get("transaction")
         metadata = data.get("metadata")
+        # Identifiers and uids are at most 64 characters, Stellar addresses 56.
         return cls(
-            identifier=data["identifier"],
-            user_uid=_str(data, "user_uid"),
+            identifier=_str(data, "identifier", 64),
+            user_uid=_str(data, "user_uid", 64),
             amount=parse_amount(data.get("amount")),
             memo=_str(data, "memo"),
             metadata=metadata if isinstance(metadata, dict) else {},
-            from_address=_str(data, "from_address"),
-            to_address=_str(data, "to_address"),
-            direction=_str(data, "direction") or USER_TO_APP,
-            network=_str(data, "network"),
+            from_address=_str(data, "from_address", 56),
+            to_address=_str(data, "to_address", 56),
+            direction=_str(data, "direction", 16) or USER_TO_APP,
+            network=_str(data, "network", 32),
             created_at=parse_datetime(data.get("created_at")),
             status=PaymentStatusDTO.from_json(status_data),
             transaction=TransactionDTO.from_json(transaction_data),

@@ -6,7 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from django_pi_payments.dto import USER_TO_APP, PaymentDTO, UserDTO, parse_amount
+from django_pi_payments.dto import (
+    MAX_AMOUNT,
+    MAX_NESTING,
+    USER_TO_APP,
+    PaymentDTO,
+    UserDTO,
+    parse_amount,
+)
 
 
 def test_old_payment_without_direction_network_and_addresses():
@@ -40,10 +47,36 @@ def test_extra_fields_are_kept_in_raw_and_ignored():
     assert dto.raw["future_field"] == [1]
 
 
-@pytest.mark.parametrize("bad", [None, "abc", True, "NaN", "Infinity", [1]])
+@pytest.mark.parametrize(
+    "bad", [None, "abc", True, "NaN", "Infinity", [1], "922337203685.4775808", "-1e13"]
+)
 def test_bad_amounts_are_refused(bad):
     with pytest.raises(ValueError):
         parse_amount(bad)
+
+
+def test_the_most_one_payment_on_the_chain_carries_is_an_amount():
+    assert parse_amount("922337203685.4775807") == MAX_AMOUNT
+
+
+def test_an_identifier_longer_than_pi_s_is_refused():
+    PaymentDTO.from_json({"identifier": "x" * 64, "amount": 1})
+    with pytest.raises(ValueError):
+        PaymentDTO.from_json({"identifier": "x" * 65, "amount": 1})
+
+
+def _payment_nested(depth: int) -> dict[str, object]:
+    """A payment whose lists and objects nest ``depth`` levels, itself the first."""
+    metadata: object = 1
+    for level in range(depth - 1):
+        metadata = [metadata] if level % 2 else {"a": metadata}
+    return {"identifier": "x" * 28, "amount": 1, "metadata": metadata}
+
+
+def test_nesting_is_refused_past_max_nesting():
+    assert PaymentDTO.from_json(_payment_nested(MAX_NESTING)).metadata
+    with pytest.raises(ValueError):
+        PaymentDTO.from_json(_payment_nested(MAX_NESTING + 1))
 
 
 def test_float_amount_keeps_its_decimal_text():

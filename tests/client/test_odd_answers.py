@@ -65,3 +65,55 @@ def test_null_and_missing_status_flags_read_as_false(pi_sandbox, client, payment
         False,
         False,
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("user_uid", "u" * 65),
+        ("from_address", "G" * 57),
+        ("to_address", "G" * 57),
+        ("network", "Pi Testnet" * 4),
+        ("direction", "user_to_app" * 2),
+        ("transaction", {"txid": "a" * 65, "verified": True, "_link": ""}),
+        ("amount", "1e30"),
+        ("amount", "-1e30"),
+        ("amount", "922337203685.4775808"),
+    ],
+)
+def test_a_value_longer_or_larger_than_pi_sends_is_unreadable(
+    pi_sandbox, client, payment, field, value
+):
+    # Stored as it is, it would not fit its column: PostgreSQL refuses the row (a 500).
+    payment[field] = value
+    _answer(pi_sandbox, "get_payment", payment)
+    with pytest.raises(PiUnavailable, match="unreadable payment"):
+        client.get_payment(payment["identifier"])
+
+
+def test_the_largest_values_pi_sends_are_read(pi_sandbox, client, payment):
+    payment.update(user_uid="u" * 64, amount="922337203685.4775807", network="n" * 32)
+    _answer(pi_sandbox, "get_payment", payment)
+    read = client.get_payment(payment["identifier"])
+    assert (read.user_uid, str(read.amount)) == ("u" * 64, "922337203685.4775807")
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_metadata_nested_too_deep_is_unreadable(pi_sandbox, client, payment):
+    # The payer chooses the metadata: stored, it would exhaust the recursion limit (a 500).
+    payment["metadata"] = _nested(600)
+    _answer(pi_sandbox, "get_payment", payment)
+    with pytest.raises(PiUnavailable, match="unreadable payment"):
+        client.get_payment(payment["identifier"])
+
+
+def test_metadata_nested_as_apps_nest_it_is_read(pi_sandbox, client, payment):
+    payment["metadata"] = _nested(30)
+    _answer(pi_sandbox, "get_payment", payment)
+    assert client.get_payment(payment["identifier"]).metadata == _nested(30)
