@@ -23,7 +23,7 @@ from .. import signals
 from ..exceptions import PaymentError
 from ..models import Direction, Payment, PaymentStatus
 from .a2u_resume import landing_cutoff
-from .core import send_robustly
+from .core import db_alias, send_robustly
 
 S = PaymentStatus
 
@@ -60,8 +60,13 @@ def is_refundable(payment: Payment) -> bool:
 
 
 def refunded_amount(payment: Payment) -> Decimal:
-    """The total of the payment's refunds that paid or may still pay."""
-    total = payment.refunds.filter(may_have_paid()).aggregate(total=Sum("amount"))["total"]
+    """The total of the payment's refunds that paid or may still pay.
+
+    Read from the database payments are written to, never a read replica (a host's router):
+    one lagging behind a refund just made would let the next exceed the payment.
+    """
+    refunds = Payment.objects.using(db_alias()).filter(refund_of=payment)
+    total = refunds.filter(may_have_paid()).aggregate(total=Sum("amount"))["total"]
     return Decimal(total or 0)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from django_pi_payments import services, signals
@@ -327,3 +328,26 @@ def test_a_failing_refunded_receiver_neither_fails_the_refund_nor_the_receivers_
         "(test_a_failing_refunded_receiver_neither_fails_the_refund_nor_the_receivers_after_it"
         ".<locals>.book) raised RuntimeError: the refund could not be booked"
     ]
+
+
+class PaymentReadsFromReplica:
+    """A host's router that sends reads of payments to a read replica ("replica", not set up
+    here: any read of it fails, as a stale one would mislead)."""
+
+    def db_for_read(self, model: type, **hints: Any) -> str | None:
+        return "replica" if model is Payment else None
+
+
+def test_the_refund_check_reads_the_refunds_where_they_are_written(
+    a2u: SandboxHandle, paid: Payment
+) -> None:
+    services.refund(paid, "1")
+
+    # A replica lagging behind the first refund would let the second exceed the payment.
+    with (
+        override_settings(DATABASE_ROUTERS=[PaymentReadsFromReplica()]),
+        pytest.raises(services.RefundRefused) as failure,
+    ):
+        services.refund(paid, "3", expected_left="3.14")
+
+    assert failure.value.code == "refund_changed"
