@@ -126,7 +126,11 @@ class Payment(models.Model):
             ("cancel_payment", _("Can cancel payments on Pi Network")),
             ("refund_payment", _("Can refund payments")),
         )
-        indexes = (models.Index(fields=("status", "updated_at"), name="pi_payment_status_upd"),)
+        indexes = (
+            models.Index(fields=("status", "updated_at"), name="pi_payment_status_upd"),
+            # The admin's list pages: newest first, a page at a time, without sorting the table.
+            models.Index(fields=("-created_at", "-id"), name="pi_payment_created"),
+        )
 
     def __str__(self) -> str:
         return self.identifier

@@ -254,3 +254,14 @@ def test_pi_user_admin_is_read_only(admin_client: Client, make: PaymentMaker) ->
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert PiUser.objects.filter(pk=pi_user.pk).exists()
     assert "delete_selected" not in action_choices(listed)
+
+
+def test_the_newest_payments_are_read_from_an_index_not_by_sorting_the_table() -> None:
+    Payment.objects.bulk_create(
+        Payment(identifier=f"bulk{number}", amount=Decimal("1.5"), user_uid="u")
+        for number in range(3000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    page = Payment.objects.all()[:100]  # the admin's first page, in the model's order
+    assert "pi_payment_created" in page.explain()
