@@ -44,9 +44,19 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # not ISO-8601, or out of datetime's range in UTC
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _from_timestamp(value: Any) -> datetime | None:
+    """A Unix timestamp as an aware datetime; ``None`` when it is not a number or out of range."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (ValueError, OverflowError, OSError):  # NaN, or beyond what the platform converts
+        return None
 
 
 def without_nul(value: Any) -> Any:
@@ -228,7 +238,8 @@ class UserDTO:
 
     @classmethod
     def from_json(cls, data: Any) -> UserDTO:
-        """Parse a UserDTO; raise ``ValueError`` when it has no uid."""
+        """Parse a UserDTO; raise ``ValueError`` when it has no uid, or a uid or username
+        longer than Pi's. An expiry that cannot be read is ``None``."""
         if not isinstance(data, dict) or not isinstance(data.get("uid"), str) or not data["uid"]:
             raise ValueError("not a Pi user object")
         credentials = data.get("credentials")
@@ -237,14 +248,13 @@ class UserDTO:
         valid_until = credentials.get("valid_until")
         expiry: datetime | None = None
         if isinstance(valid_until, dict):
-            timestamp = valid_until.get("timestamp")
-            if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
-                expiry = datetime.fromtimestamp(timestamp, tz=UTC)
-            else:
-                expiry = parse_datetime(valid_until.get("iso8601"))
+            expiry = _from_timestamp(valid_until.get("timestamp")) or parse_datetime(
+                valid_until.get("iso8601")
+            )
+        # PiUser's columns: Pi's uids are UUIDs, its usernames short.
         return cls(
-            uid=data["uid"],
-            username=_str(data, "username"),
+            uid=_str(data, "uid", 64),
+            username=_str(data, "username", 150),
             scopes=tuple(s for s in scopes if isinstance(s, str))
             if isinstance(scopes, list)
             else (),

@@ -117,3 +117,47 @@ def test_metadata_nested_as_apps_nest_it_is_read(pi_sandbox, client, payment):
     payment["metadata"] = _nested(30)
     _answer(pi_sandbox, "get_payment", payment)
     assert client.get_payment(payment["identifier"]).metadata == _nested(30)
+
+
+def _me_answer(pi_sandbox: Any, **changes: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "uid": "c0ffee00-0000-4000-8000-000000000001",
+        "username": "alice",
+        "credentials": {
+            "scopes": ["payments", "username"],
+            "valid_until": {"timestamp": 1893456000, "iso8601": "2030-01-01T00:00:00Z"},
+        },
+    }
+    answer.update(changes)
+    _answer(pi_sandbox, "me", answer)
+    return answer
+
+
+@pytest.mark.parametrize("timestamp", [1e20, -1e20, 10**30])
+def test_a_token_expiry_out_of_range_falls_back_to_its_iso_text(pi_sandbox, client, timestamp):
+    # datetime.fromtimestamp raises OverflowError or OSError for these: a 500 on sign-in.
+    _me_answer(
+        pi_sandbox,
+        credentials={"valid_until": {"timestamp": timestamp, "iso8601": "2030-01-01T00:00:00Z"}},
+    )
+    me = client.me("t0ken")
+    assert me.valid_until is not None and me.valid_until.year == 2030
+
+
+def test_a_token_expiry_out_of_range_without_iso_text_is_unknown(pi_sandbox, client):
+    _me_answer(pi_sandbox, credentials={"valid_until": {"timestamp": 1e20}})
+    assert client.me("t0ken").valid_until is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("uid", "u" * 65), ("username", "n" * 151)])
+def test_a_user_longer_than_pi_sends_is_unreadable(pi_sandbox, client, field, value):
+    _me_answer(pi_sandbox, **{field: value})
+    with pytest.raises(PiUnavailable, match="unreadable user"):
+        client.me("t0ken")
+
+
+def test_a_creation_time_out_of_range_in_utc_is_unknown(pi_sandbox, client, payment):
+    # Year 1 at +01:00 is the year 0 in UTC, which datetime cannot hold: storing it would fail.
+    payment["created_at"] = "0001-01-01T00:00:00+01:00"
+    _answer(pi_sandbox, "get_payment", payment)
+    assert client.get_payment(payment["identifier"]).created_at is None
