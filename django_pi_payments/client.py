@@ -176,11 +176,15 @@ class PiClient:
             raise error_from_response(response)
         return response.data
 
-    def _payment(self, data: Any) -> PaymentDTO:
+    def _payment(self, data: Any, identifier: str | None = None) -> PaymentDTO:
+        """``data`` as a payment: the one named ``identifier``, when the call named one."""
         try:
-            return PaymentDTO.from_json(data)
+            payment = PaymentDTO.from_json(data)
         except ValueError:
             raise PiUnavailable("Pi API answered with an unreadable payment") from None
+        if identifier is not None and payment.identifier != identifier:
+            raise PiUnavailable("Pi API answered with another payment than the one asked for")
+        return payment
 
     @sensitive_variables("access_token")
     def me(self, access_token: str) -> UserDTO:
@@ -200,21 +204,21 @@ class PiClient:
 
     def get_payment(self, identifier: str) -> PaymentDTO:
         """``GET /v2/payments/{identifier}``."""
-        return self._payment(self._call("GET", f"/payments/{identifier}"))
+        return self._payment(self._call("GET", f"/payments/{identifier}"), identifier)
 
     def approve_payment(self, identifier: str) -> PaymentDTO:
         """``POST /v2/payments/{identifier}/approve``."""
-        return self._payment(self._call("POST", f"/payments/{identifier}/approve"))
+        return self._payment(self._call("POST", f"/payments/{identifier}/approve"), identifier)
 
     def complete_payment(self, identifier: str, txid: str) -> PaymentDTO:
         """``POST /v2/payments/{identifier}/complete`` with the transaction id."""
         return self._payment(
-            self._call("POST", f"/payments/{identifier}/complete", json={"txid": txid})
+            self._call("POST", f"/payments/{identifier}/complete", json={"txid": txid}), identifier
         )
 
     def cancel_payment(self, identifier: str) -> PaymentDTO:
         """``POST /v2/payments/{identifier}/cancel``."""
-        return self._payment(self._call("POST", f"/payments/{identifier}/cancel"))
+        return self._payment(self._call("POST", f"/payments/{identifier}/cancel"), identifier)
 
     def incomplete_server_payments(self) -> list[PaymentDTO]:
         """``GET /v2/payments/incomplete_server_payments``, unwrapped to a list."""

@@ -161,3 +161,16 @@ def test_a_creation_time_out_of_range_in_utc_is_unknown(pi_sandbox, client, paym
     payment["created_at"] = "0001-01-01T00:00:00+01:00"
     _answer(pi_sandbox, "get_payment", payment)
     assert client.get_payment(payment["identifier"]).created_at is None
+
+
+def test_an_answer_about_another_payment_is_unreadable(pi_sandbox, client, payer, payment):
+    # The services lock, store and act on the identifier of the answer: never another one.
+    user, _token = payer
+    other = pi_sandbox.create_payment(user["uid"], "1", memo="other")["identifier"]
+    _answer(pi_sandbox, "get_payment", pi_sandbox.payment(other))
+    with pytest.raises(PiUnavailable, match="another payment"):
+        client.get_payment(payment["identifier"])
+    _answer(pi_sandbox, "approve", pi_sandbox.payment(other))
+    with pytest.raises(PiUnavailable, match="another payment") as caught:
+        client.approve_payment(payment["identifier"])
+    assert caught.value.request_sent is True
