@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
+from django.db import connections, transaction
 from django.db.models import Model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +33,15 @@ REFUND_PERMISSION = "pi_payments.refund_payment"
 # ``payment_completed``), so they need the model's change permission, although no field of the
 # change form can ever be edited.
 OPERATE_PERMISSION = "pi_payments.change_payment"
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def non_atomic_everywhere(view: View) -> View:
+    """:func:`transaction.non_atomic_requests` on every configured database."""
+    for alias in connections:
+        transaction.non_atomic_requests(using=alias)(view)
+    return view
 
 
 class PaymentEventInline(PaymentEventInlineBase):
@@ -175,6 +186,15 @@ class PaymentAdmin(PaymentAdminBase):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    @non_atomic_everywhere
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Django's list page and its actions, never inside an ``ATOMIC_REQUESTS`` transaction:
+        "Refund to the payer" sends app-to-user payments, which must commit each step as it is
+        done (``in_transaction``), and every other action commits per payment too."""
+        return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         """The default URLs plus ``configuration/``, the read-only Pi settings page."""

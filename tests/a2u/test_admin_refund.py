@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from django_pi_payments import services
-from django_pi_payments.models import Payment
+from django_pi_payments.models import Payment, PaymentStatus
 from django_pi_payments.testing import SandboxHandle
 from tests.admin.conftest import PaymentMaker, confirm_refund, messages_of, staff_client
 
@@ -251,3 +252,17 @@ def test_the_service_refuses_a_refund_when_what_is_left_changed(make: PaymentMak
     assert refused.value.code == "refund_changed"
     assert [refund.amount for refund in payment.refunds.all()] == [Decimal("1")]
     assert services.refund(payment, expected_left="2.14").amount == Decimal("2.14")
+
+
+def test_refunds_work_on_a_site_with_atomic_requests(
+    admin_client: Client, make: PaymentMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment = make.completed()
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+    response = confirm(admin_client, [payment], **{field(payment): ""})
+
+    (refund,) = payment.refunds.all()
+    assert refund.status == PaymentStatus.COMPLETED
+    [(level, text)] = messages_of(response)
+    assert (level, text.split(": ", 1)[1].split(" with ")[0]) == ("success", "refunded 3.14 Pi")
