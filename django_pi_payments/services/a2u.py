@@ -51,6 +51,7 @@ from ..models import (
 )
 from .a2u_resume import (
     CLOCK_MARGIN,
+    REFUND_KEY,
     A2UError,
     landing_cutoff,
     link_refund,
@@ -232,6 +233,14 @@ def send_payment(
         _json_object({} if metadata is None else metadata),
         refund_of,
     )
+    named = request.metadata.get(REFUND_KEY)
+    if named is not None and (refund_of is None or named != refund_of.identifier):
+        # Pi would answer it, and the payout would be linked as a refund of that payment
+        # without the refund's checks.
+        raise InvalidRequest(
+            _("metadata's %(key)s names the refunded payment: pass refund_of instead.")
+            % {"key": REFUND_KEY}
+        )
     return _send(request, source)
 
 
@@ -255,7 +264,7 @@ def refund(
         uid=payment.user_uid,
         amount=None if amount is None else checked_amount(amount),
         memo=_("Refund of payment %(identifier)s") % {"identifier": payment.identifier},
-        metadata={"refund_of": payment.identifier},
+        metadata={REFUND_KEY: payment.identifier},
         refund_of=payment,
         expected_left=None if expected_left is None else checked_amount(expected_left),
     )

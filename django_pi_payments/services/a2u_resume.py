@@ -96,6 +96,11 @@ def wallet() -> Wallet:
         raise A2UError(str(exc), code="wallet_not_configured") from None
 
 
+# The key of a refund's metadata that names the payment it refunds: how a refund found at Pi,
+# unknown here (its creation's answer lost), is linked again.
+REFUND_KEY = "refund_of"
+
+
 def store(dto: PaymentDTO, source: str, *, kind: str, refund_of: Payment | None = None) -> Payment:
     """Lock the payment, inserting it (approved: A2U is) when it is new; no signal is sent.
 
@@ -136,7 +141,7 @@ def link_refund(payment: Payment, original: Payment, source: str) -> None:
 
 def _refunded_by(dto: PaymentDTO) -> Payment | None:
     """The payment a refund found at Pi refunds, from the ``refund_of`` of its metadata."""
-    identifier = dto.metadata.get("refund_of")
+    identifier = dto.metadata.get(REFUND_KEY)
     if not isinstance(identifier, str):
         return None
     return Payment.objects.using(db_alias()).filter(identifier=identifier).first()

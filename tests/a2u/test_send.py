@@ -130,6 +130,16 @@ def test_bad_uid_memo_or_metadata_are_refused_before_pi_is_called(
     assert not Payment.objects.exists()
 
 
+def test_metadata_naming_a_refunded_payment_needs_refund_of(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    # Stored with it, a plain payout would be linked as a refund of that payment, unchecked.
+    with pytest.raises(InvalidRequest, match="refund_of"):
+        services.send_payment(pioneer, "1", "prize", {"refund_of": "SOMEPAYMENT"})
+    assert a2u.calls() == []
+    assert not Payment.objects.exists()
+
+
 class RolledBack(Exception):
     """The caller's code fails after the send, in the caller's transaction."""
 
