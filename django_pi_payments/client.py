@@ -68,8 +68,12 @@ class InvalidAPIKey(PiUnavailable):
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
-    """The start of a non-JSON body, with markup and whitespace runs removed."""
-    without_tags = re.sub(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", " ", text, flags=re.S | re.I)
+    """The start of a non-JSON body, with markup and whitespace runs removed.
+
+    Only the first 8,192 characters are read: an unclosed ``<script>`` or ``<`` makes stripping the
+    markup take time quadratic in the text's length, holding the GIL (seconds for 100 KiB)."""
+    head = text[:8192]
+    without_tags = re.sub(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", " ", head, flags=re.S | re.I)
     return re.sub(r"\s+", " ", html.unescape(without_tags)).strip()[:limit]
 
 

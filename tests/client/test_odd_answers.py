@@ -5,6 +5,7 @@ read wrong."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -174,3 +175,23 @@ def test_an_answer_about_another_payment_is_unreadable(pi_sandbox, client, payer
     with pytest.raises(PiUnavailable, match="another payment") as caught:
         client.approve_payment(payment["identifier"])
     assert caught.value.request_sent is True
+
+
+@pytest.mark.parametrize("page", ["<a" * 100_000, "<script>" * 25_000])
+def test_a_large_error_page_is_summed_up_at_once(pi_sandbox, client, payment, page):
+    # Stripping the markup of the whole page took time quadratic in its size (10 to 20 s for
+    # these), holding the GIL: every thread of the process waited.
+    pi_sandbox.add_fault("approve", status=500, body=page)
+    started = time.monotonic()
+    with pytest.raises(PiUnavailable) as caught:
+        client.approve_payment(payment["identifier"])
+    assert time.monotonic() - started < 1
+    assert caught.value.status == 500
+
+
+def test_an_error_page_is_summed_up_by_its_text(pi_sandbox, client, payment):
+    style = "<style>" + "p { color: red; }\n" * 200 + "</style>"
+    page = f"<html><head>{style}</head><body><h1>Pi is down &amp; out</h1></body></html>"
+    pi_sandbox.add_fault("approve", status=503, body=page)
+    with pytest.raises(PiUnavailable, match=r"^Pi API answered 503: Pi is down & out$"):
+        client.approve_payment(payment["identifier"])
