@@ -2,8 +2,8 @@
 
 One :class:`requests.Session` per transport holds the configuration (headers, proxies, TLS
 verification) and the keep-alive connection pool of its mounted ``HTTPAdapter``. A timeout on
-every call, a versioned User-Agent, and retries with exponential backoff and jitter only where
-repeating the request is safe:
+every attempt (connecting and waiting for the answer share it), a versioned User-Agent, and retries
+with exponential backoff and jitter only where repeating the request is safe:
 
 * GET: on connection errors, timeouts and 502/503/504 answers;
 * POST: only when the connection was refused, i.e. the request provably never left.
@@ -93,7 +93,9 @@ class Transport:
         self.session.proxies.update(environment["proxies"])
         self.session.verify = environment["verify"]
         self.session.trust_env = False
-        self._pool_timeout = PoolTimeout(connect=timeout, read=timeout)
+        # One budget for connecting and waiting for the answer: with one each, an attempt
+        # could take twice the timeout (a Pi slow to accept connections, then slow to answer).
+        self._pool_timeout = PoolTimeout(total=timeout)
         self._route: tuple[HTTPConnectionPool, str] | None = None
 
     def close(self) -> None:
