@@ -85,7 +85,7 @@ def _str(data: dict[str, Any], key: str, limit: int | None = None) -> str:
     return value
 
 
-def _nesting(value: Any) -> int:
+def nesting(value: Any) -> int:
     """How deeply lists and objects nest in ``value`` (0 for a scalar), counted without recursion
     and only as far as one level past :data:`MAX_NESTING`."""
     deepest = 0
@@ -184,7 +184,7 @@ class PaymentDTO:
         :data:`MAX_NESTING`."""
         if not isinstance(data, dict) or not isinstance(data.get("identifier"), str):
             raise ValueError("not a Pi payment object")
-        if _nesting(data) > MAX_NESTING:
+        if nesting(data) > MAX_NESTING:
             raise ValueError(f"lists and objects nested deeper than {MAX_NESTING} levels")
         status_data = data.get("status")
         transaction_data = data.get("transaction")

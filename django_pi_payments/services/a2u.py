@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from ..a2u import STROOP
 from ..client import get_client
 from ..conf import SETTINGS_NAME, pi_settings
-from ..dto import APP_TO_USER, PaymentDTO
+from ..dto import APP_TO_USER, MAX_AMOUNT, MAX_NESTING, PaymentDTO, nesting
 from ..exceptions import (
     InvalidRequest,
     PaymentError,
@@ -104,14 +104,9 @@ class PayoutRequest:
     expected_left: Decimal | None = None
 
 
-# The largest amount one payment on the Pi Blockchain can carry (a signed 64-bit count of
-# stroops); less than ``Payment.amount`` can hold.
-MAX_AMOUNT = Decimal(2**63 - 1) * STROOP
-
-
 def checked_amount(value: Decimal | int | str) -> Decimal:
     """``value`` as a positive Decimal of at most 7 decimal places that one payment on the chain
-    can carry; else :class:`InvalidRequest`."""
+    can carry and Pi's API takes digit for digit; else :class:`InvalidRequest`."""
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
@@ -124,6 +119,12 @@ def checked_amount(value: Decimal | int | str) -> Decimal:
         )
     if amount != amount.quantize(STROOP):
         raise InvalidRequest(_("The amount must be a positive number with at most 7 decimals."))
+    reaching_pi = Decimal(repr(float(amount)))  # Pi's API takes a JSON number: a double
+    if reaching_pi != amount:
+        raise InvalidRequest(
+            _("Pi keeps amounts as double-precision numbers: %(amount)s would reach Pi as %(pi)s.")
+            % {"amount": f"{amount:f}", "pi": f"{reaching_pi:f}"}
+        )
     return amount
 
 
@@ -140,6 +141,12 @@ def _json_object(metadata: object) -> dict[str, Any]:
     So a retry is recognised by the metadata Pi answers (``(1, 2)`` becomes ``[1, 2]``, a key
     ``7`` becomes ``"7"``); anything strict JSON cannot say is :class:`InvalidRequest`.
     """
+    if isinstance(metadata, dict) and nesting(metadata) >= MAX_NESTING:
+        # Pi would create the payment, and its answer (one level more) would be unreadable.
+        raise InvalidRequest(
+            _("metadata must not nest lists and objects more than %(levels)d levels deep.")
+            % {"levels": MAX_NESTING - 1}
+        )
     try:
         if not isinstance(metadata, dict):
             raise TypeError
@@ -452,7 +459,7 @@ def _prepared(request: PayoutRequest) -> PayoutRequest:
     if request.uid != original.user_uid:
         raise InvalidRequest(_("A refund is paid to the payer of the refunded payment."))
     amount = check_refund(original, request.amount, expected_left=request.expected_left)
-    return replace(request, amount=amount, refund_of=original)
+    return replace(request, amount=checked_amount(amount), refund_of=original)
 
 
 def _create_at_pi(request: PayoutRequest) -> PaymentDTO | Blocking:

@@ -86,6 +86,18 @@ def test_partial_refunds_add_up_to_the_amount_at_most(a2u: SandboxHandle, paid: 
     assert len(a2u.ledger()) == 1 + 3  # the payment itself, then three refunds
 
 
+def test_a_refund_of_all_that_is_left_pi_cannot_take_digit_for_digit_is_refused(
+    a2u: SandboxHandle, paid: Payment
+) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite stores decimals as doubles: it cannot hold such an amount either")
+    Payment.objects.filter(pk=paid.pk).update(amount=Decimal("9876543210.1234567"))
+    a2u.clear_calls()
+    with pytest.raises(InvalidRequest, match=r"would reach Pi as 9876543210\.123457"):
+        services.refund(paid)
+    assert a2u.calls() == [] and not paid.refunds.exists()
+
+
 def test_a_refund_over_the_amount_is_refused_before_pi_is_called(
     a2u: SandboxHandle, paid: Payment
 ) -> None:

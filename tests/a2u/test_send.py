@@ -7,6 +7,7 @@ are the sandbox's injected faults, never mocks.
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from stellar_sdk import Keypair
 
 from django_pi_payments import services
 from django_pi_payments.client import PiClient, get_client
+from django_pi_payments.dto import MAX_NESTING
 from django_pi_payments.exceptions import InvalidRequest
 from django_pi_payments.models import A2ULock, Payment, PaymentStatus
 from django_pi_payments.services.a2u import checked_amount
@@ -160,12 +162,48 @@ def test_a_send_inside_a_transaction_of_the_caller_is_refused(
     assert a2u.calls() == [] and a2u.ledger() == []
 
 
-def test_the_largest_amount_a_payment_on_the_chain_carries_is_accepted() -> None:
-    assert checked_amount("922337203685.4775807") == Decimal("922337203685.4775807")
+def test_amounts_beyond_what_a_payment_on_the_chain_carries_are_refused() -> None:
+    assert checked_amount("922337203685.4775") == Decimal("922337203685.4775")
     with pytest.raises(
         InvalidRequest, match=r"^The amount must be at most 922337203685\.4775807 Pi\.$"
     ):
         checked_amount("922337203685.4775808")
+
+
+@pytest.mark.parametrize(
+    ("amount", "reaching_pi"),
+    [("9876543210.1234567", "9876543210.123457"), ("922337203685.4775807", "922337203685.4775")],
+)
+def test_an_amount_pi_cannot_hold_digit_for_digit_is_refused_before_pi_is_called(
+    a2u: SandboxHandle, pioneer: str, amount: str, reaching_pi: str
+) -> None:
+    # Pi's API takes the amount as a JSON number, a double: the payout would pay another amount.
+    with pytest.raises(
+        InvalidRequest, match=re.escape(f"{amount} would reach Pi as {reaching_pi}")
+    ):
+        services.send_payment(pioneer, amount, "x")
+    assert a2u.calls() == []
+    assert checked_amount("123456789.1234567") == Decimal("123456789.1234567")
+
+
+def test_metadata_nested_deeper_than_pi_answers_are_read_is_refused_before_pi_is_called(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    deep: dict[str, object] = {}
+    for _level in range(MAX_NESTING - 2):
+        deep = {"a": deep}
+    paid = services.send_payment(pioneer, "1", "x", deep)  # 63 levels, 64 in Pi's answer
+    assert (paid.status, paid.metadata) == (PaymentStatus.COMPLETED, deep)
+    a2u.clear_calls()
+    with pytest.raises(InvalidRequest, match="more than 63 levels deep"):
+        services.send_payment(pioneer, "1", "x", {"a": deep})
+    assert a2u.calls() == []
+    very_deep: list[object] = []
+    for _level in range(5000):  # deeper than json.dumps recurses
+        very_deep = [very_deep]
+    with pytest.raises(InvalidRequest, match="more than 63 levels deep"):
+        services.send_payment(pioneer, "1", "x", {"a": very_deep})
+    assert a2u.calls() == []
 
 
 def test_missing_seed_is_reported_before_anything_is_created(
