@@ -103,12 +103,13 @@ def verify_payment_transaction(
 ) -> None:
     """Raise :class:`VerificationFailed` unless ``txid`` on Horizon pays exactly ``dto``.
 
-    Raises :class:`PiUnavailable` when Horizon cannot be read, so the payment stays recoverable.
+    Raises :class:`PiUnavailable` when Horizon cannot be read, or does not know the transaction
+    (which Pi has verified: Horizon lags behind), so the payment stays recoverable.
     """
     horizon = client or get_horizon_client()
     tx, operations = horizon.transaction_and_operations(txid)
     if tx is None:
-        raise VerificationFailed("The transaction is not on the blockchain.", code="tx_not_found")
+        raise PiUnavailable(f"Horizon does not know transaction {txid} yet", status=404)
     if tx.get("successful") is not True:
         raise VerificationFailed("The transaction did not succeed.", code="tx_not_successful")
     if tx.get("memo_type") != "text" or tx.get("memo") != dto.identifier:
