@@ -48,6 +48,16 @@ class HorizonClient:
             raise HorizonError(f"Horizon answered {response.status} to GET {path}")
         return response.data
 
+    def answers(self) -> bool:
+        """Whether Horizon answers its root resource right now."""
+        try:
+            self._get("/")
+        except PiUnavailable:
+            return False
+        except HorizonError:
+            return True  # an answer, if not the expected one
+        return True
+
     def transaction(self, txid: str) -> dict[str, Any] | None:
         """The transaction resource, or ``None`` when Horizon does not know it."""
         return self._get(f"/transactions/{txid}")

@@ -31,8 +31,10 @@ from django.utils import timezone
 
 from . import services
 from .client import get_client
+from .conf import pi_settings
 from .dto import APP_TO_USER, USER_TO_APP, PaymentDTO
 from .exceptions import PaymentError, PiError, PiUnavailable, PiUnreachable, is_unreachable
+from .horizon import get_horizon_client
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
 from .services.core import atomic, db_alias, lock, status_from_dto
 
@@ -41,12 +43,13 @@ logger = logging.getLogger("django_pi_payments.reconcile")
 S = PaymentStatus
 SOURCE = EventSource.RECONCILE
 # After this many payments in a row failed because Pi (or Horizon) was unreachable, a run asks Pi
-# for its incomplete list; if that fails too, it starts no more payments: during an outage each
-# one waits for its timeouts and retries, and a run would last hours. The rest are reported as
-# ``not_tried``, for the next run. If Pi answers, the failures were the payments' own: go on.
+# for its incomplete list and Horizon for its root; if either fails too, it starts no more
+# payments: during an outage each one waits for its timeouts and retries, and a run would last
+# hours. The rest are reported as ``not_tried``, for the next run. If both answer, the failures
+# were the payments' own: go on.
 STOP_AFTER_UNREACHABLE = 10
 NOT_TRIED = "not_tried"
-NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network is unreachable"
+NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network or Horizon is unreachable"
 
 
 class ReconcileBusy(Exception):
@@ -300,9 +303,9 @@ def _run_pool(
 ) -> Iterator[Outcome]:
     """Run :func:`process` over ``items`` with at most twice as many payments as workers in flight.
 
-    Once :data:`STOP_AFTER_UNREACHABLE` payments in a row failed because Pi was unreachable and
-    Pi does not answer :func:`pi_answers` either, no more are started: those in flight finish,
-    and the rest come out as ``not_tried``.
+    Once :data:`STOP_AFTER_UNREACHABLE` payments in a row failed because Pi or Horizon was
+    unreachable and :func:`pi_answers` finds one of them not answering, no more are started:
+    those in flight finish, and the rest come out as ``not_tried``.
 
     Each worker thread keeps its database connections for the whole run (opening one per payment
     would cost more than the payment's own queries); they are closed once the pool has stopped.
@@ -352,13 +355,16 @@ def _run_pool(
 
 
 def pi_answers() -> bool:
-    """Whether Pi answers a call that concerns no payment (its incomplete list) right now."""
+    """Whether Pi answers a call that concerns no payment (its incomplete list) right now, and
+    so does Horizon when the site reads it (``VERIFY_TRANSACTIONS``, or a wallet for payouts)."""
     try:
         get_client().incomplete_server_payments()
     except PiUnavailable:
         return False
     except PiError:
-        return True  # an answer, if not the expected one
+        pass  # an answer, if not the expected one
+    if pi_settings.VERIFY_TRANSACTIONS or pi_settings.WALLET_PRIVATE_SEED:
+        return get_horizon_client().answers()
     return True
 
 

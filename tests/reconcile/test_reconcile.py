@@ -16,7 +16,7 @@ from django_pi_payments import signals
 from django_pi_payments.client import get_client
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
-from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, reconcile, run_lock
+from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, pi_answers, reconcile, run_lock
 
 S = PaymentStatus
 
@@ -189,7 +189,7 @@ def test_a_run_stops_trying_once_pi_is_unreachable(flow, pi_sandbox, outage_afte
     assert len(failing) == 2 * counts["failed"] + 1
     not_tried = [entry for entry in document["payments"] if entry["action"] == "not_tried"]
     assert {entry["error"] for entry in not_tried} == {
-        "pi_unavailable: not tried, Pi Network is unreachable"
+        "pi_unavailable: not tried, Pi Network or Horizon is unreachable"
     }
     untouched = [entry["identifier"] for entry in not_tried]
     assert not PaymentEvent.objects.filter(payment__identifier__in=untouched, kind="pi_error")
@@ -197,6 +197,30 @@ def test_a_run_stops_trying_once_pi_is_unreachable(flow, pi_sandbox, outage_afte
     pi_sandbox.clear_faults()
     run()
     assert {status(identifier) for identifier in due} == {S.COMPLETED}
+
+
+def test_a_run_stops_trying_once_horizon_alone_is_unreachable(flow, pi_sandbox):
+    due = paid_payments(flow, STOP_AFTER_UNREACHABLE + 15)
+    for route in ("horizon_root", "horizon_transaction", "horizon_operations"):
+        pi_sandbox.add_fault(route, status=500, count=None)
+    out, _err = run("--json", "--workers", "1")
+    counts = json.loads(out)["counts"]
+    assert STOP_AFTER_UNREACHABLE <= counts["failed"] <= STOP_AFTER_UNREACHABLE + 2
+    assert counts["not_tried"] == len(due) - counts["failed"]
+    assert pi_sandbox.calls("complete") == []
+    assert len(pi_sandbox.calls("horizon_root")) == 1  # the check, once
+    pi_sandbox.clear_faults()
+    run()
+    assert {status(identifier) for identifier in due} == {S.COMPLETED}
+
+
+def test_horizon_is_checked_only_on_a_site_that_reads_it(flow, pi_sandbox, settings):
+    pi_sandbox.add_fault("horizon_root", status=500, count=None)
+    assert not pi_answers()
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "VERIFY_TRANSACTIONS": False}
+    assert "WALLET_PRIVATE_SEED" not in settings.PI_PAYMENTS
+    assert pi_answers()
+    assert len(pi_sandbox.calls("horizon_root")) == 1
 
 
 def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox, outage_after_first_completion):
@@ -218,7 +242,8 @@ def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox, outage_afte
     not_tried = STOP_AFTER_UNREACHABLE + 5 - len(failed_lines)
     assert not_tried >= 3
     assert err.splitlines()[-1] == (
-        f"{not_tried} payment(s) not tried: Pi Network is unreachable; the next run retries them."
+        f"{not_tried} payment(s) not tried: Pi Network or Horizon is unreachable; "
+        "the next run retries them."
     )
     assert f"failed {len(failed_lines)}, " in out and f"not_tried {not_tried}" in out
 

@@ -138,7 +138,7 @@ class Command(BaseCommand):
         if not_tried:
             self.stderr.write(
                 self.style.ERROR(
-                    f"{not_tried} payment(s) not tried: Pi Network is unreachable; "
+                    f"{not_tried} payment(s) not tried: Pi Network or Horizon is unreachable; "
                     "the next run retries them."
                 )
             )
