@@ -63,6 +63,11 @@ class Response:
     text: str = ""
 
 
+# Connections kept open to the base URL: one per thread that calls it at once (gunicorn's threads,
+# pi_reconcile's workers); more threads would open and drop connections beyond these.
+POOL_SIZE = 32
+
+
 class Transport:
     """Sends JSON requests to one base URL with timeouts and safe retries."""
 
@@ -73,7 +78,7 @@ class Transport:
         timeout: float,
         max_retries: int,
         backoff: float = 0.2,
-        pool_size: int = 32,
+        pool_size: int = POOL_SIZE,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")

@@ -316,6 +316,7 @@ def status_of_all() -> set[str]:
         ("--older-than", "10000000000000000000"),
         ("--workers", "0"),
         ("--workers", "-3"),
+        ("--workers", "33"),  # more than the pooled connections to Pi
     ],
 )
 def test_bad_option_values_are_usage_errors(flow, pi_sandbox, option, value):

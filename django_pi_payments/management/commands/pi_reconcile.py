@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...exceptions import PiError
+from ...http import POOL_SIZE
 from ...reconcile import NOT_TRIED, Outcome, ReconcileBusy, Report, reconcile
 
 # Show progress on a terminal only when more than this many payments are due.
@@ -58,7 +59,7 @@ class Command(BaseCommand):
             type=int,
             default=4,
             metavar="N",
-            help="Payments handled in parallel (default 4).",
+            help=f"Payments handled in parallel (default 4, at most {POOL_SIZE}).",
         )
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON document instead of a summary."
@@ -77,8 +78,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--older-than must be from 0 to {MAX_OLDER_THAN} minutes.", returncode=2
             )
-        if options["workers"] < 1:
-            raise CommandError("--workers must be at least 1.", returncode=2)
+        if not 1 <= options["workers"] <= POOL_SIZE:
+            raise CommandError(f"--workers must be from 1 to {POOL_SIZE}.", returncode=2)
         fail_on_error = options["fail_on_error"]
         if fail_on_error is None:
             fail_on_error = self.from_command_line
