@@ -224,13 +224,29 @@ class PiClient:
         """``POST /v2/payments/{identifier}/cancel``."""
         return self._payment(self._call("POST", f"/payments/{identifier}/cancel"), identifier)
 
-    def incomplete_server_payments(self) -> list[PaymentDTO]:
-        """``GET /v2/payments/incomplete_server_payments``, unwrapped to a list."""
+    def incomplete_server_payments(self, *, skip_unreadable: bool = False) -> list[PaymentDTO]:
+        """``GET /v2/payments/incomplete_server_payments``, unwrapped to a list.
+
+        One unreadable payment makes the whole list unreadable (:class:`PiUnavailable`), unless
+        ``skip_unreadable``: it is then left out and logged (ERROR), and the others are returned.
+        """
         data = self._call("GET", "/payments/incomplete_server_payments")
         items = data.get("incomplete_server_payments") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise PiUnavailable("Pi API answered with an unreadable payment list")
-        return [self._payment(item) for item in items]
+        payments = []
+        for item in items:
+            try:
+                payments.append(self._payment(item))
+            except PiUnavailable:
+                if not skip_unreadable:
+                    raise
+                identifier = item.get("identifier") if isinstance(item, dict) else None
+                logger.error(
+                    "Pi's incomplete payments hold an unreadable payment (%s): left out",
+                    identifier if isinstance(identifier, str) else "no identifier",
+                )
+        return payments
 
     def create_payment(
         self, uid: str, amount: Decimal, memo: str, metadata: dict[str, Any] | None = None

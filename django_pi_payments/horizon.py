@@ -15,14 +15,18 @@ from typing import Any
 from .conf import BuiltFromSettings, pi_settings
 from .dto import PaymentDTO
 from .exceptions import HorizonError, PiUnavailable, VerificationFailed
-from .http import Transport
+from .http import POOL_SIZE, Transport
 
 
 class HorizonClient:
     """A minimal, read-only Horizon client over the shared :class:`Transport`."""
 
     def __init__(self, base_url: str, *, timeout: float = 10, max_retries: int = 2) -> None:
-        self.transport = Transport(base_url, timeout=timeout, max_retries=max_retries)
+        # Each verification reads the transaction and its operations at once: two connections
+        # for each thread that verifies.
+        self.transport = Transport(
+            base_url, timeout=timeout, max_retries=max_retries, pool_size=2 * POOL_SIZE
+        )
 
     @classmethod
     def from_settings(cls) -> HorizonClient:
@@ -62,9 +66,11 @@ class HorizonClient:
         """The transaction resource, or ``None`` when Horizon does not know it."""
         return self._get(f"/transactions/{txid}")
 
-    def operations(self, txid: str) -> list[dict[str, Any]]:
-        """The transaction's operations."""
-        data = self._get(f"/transactions/{txid}/operations?limit=200") or {}
+    def operations(self, txid: str) -> list[dict[str, Any]] | None:
+        """The transaction's operations, or ``None`` when Horizon does not know the transaction."""
+        data = self._get(f"/transactions/{txid}/operations?limit=200")
+        if data is None:
+            return None
         embedded = data.get("_embedded")
         records = embedded.get("records") if isinstance(embedded, dict) else None
         if not isinstance(records, list):
@@ -73,7 +79,7 @@ class HorizonClient:
 
     def transaction_and_operations(
         self, txid: str
-    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
         """:meth:`transaction` and :meth:`operations`, read at the same time.
 
         The two reads are independent, so a verification waits one Horizon round trip, not two.
@@ -118,7 +124,8 @@ def verify_payment_transaction(
     """
     horizon = client or get_horizon_client()
     tx, operations = horizon.transaction_and_operations(txid)
-    if tx is None:
+    if tx is None or operations is None:
+        # Pi has verified it: Horizon (or the node that answered one of the two reads) lags.
         raise PiUnavailable(f"Horizon does not know transaction {txid} yet", status=404)
     if tx.get("successful") is not True:
         raise VerificationFailed("The transaction did not succeed.", code="tx_not_successful")

@@ -228,13 +228,14 @@ def _status(identifier: str) -> str | None:
 
 
 def candidates(options: Options) -> Iterator[tuple[str, PaymentDTO | None]]:
-    """Pi's incomplete payments (with their DTO), then local stuck ones, each once.
+    """Pi's incomplete payments (with their DTO), then local stuck ones, each once. A payment
+    of Pi's list that cannot be read is logged and left out, not the whole run.
 
     Both lists are read before the first payment is handed out (the local one as identifiers
     only), so no worker waits for this read to end: on SQLite a read that stays open holds off
     every write.
     """
-    incomplete = get_client().incomplete_server_payments()
+    incomplete = get_client().incomplete_server_payments(skip_unreadable=True)
     cutoff = timezone.now() - options.older_than
     stuck = list(
         Payment.objects.exclude(status__in=FINAL_STATUSES)

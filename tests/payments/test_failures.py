@@ -24,6 +24,7 @@ S = PaymentStatus
         ({"route": "horizon_transaction", "status": 429}, 503, "pi_unavailable"),
         # A transaction Pi has verified, not on the app's Horizon yet (a node lagging behind).
         ({"route": "horizon_transaction", "status": 404}, 503, "pi_unavailable"),
+        ({"route": "horizon_operations", "status": 404}, 503, "pi_unavailable"),
         (
             {"route": "horizon_transaction", "status": 200, "body": ["not", "an", "object"]},
             502,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django.db import connection, connections
 
 from django_pi_payments import signals
 from django_pi_payments.client import get_client
+from django_pi_payments.http import POOL_SIZE
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, pi_answers, reconcile, run_lock
@@ -223,6 +225,17 @@ def test_horizon_is_checked_only_on_a_site_that_reads_it(flow, pi_sandbox, setti
     assert len(pi_sandbox.calls("horizon_root")) == 1
 
 
+def test_the_most_workers_verifying_at_once_reuse_their_connections(flow, pi_sandbox, caplog):
+    if connection.vendor == "sqlite":
+        pytest.skip("on SQLite the workers take turns with the write lock: none verify at once")
+    due = paid_payments(flow, 40)
+    pi_sandbox.set_config(latency_ms=100)  # every worker waits on Horizon at the same time
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        run("--workers", str(POOL_SIZE))
+    assert {status(identifier) for identifier in due} == {S.COMPLETED}
+    assert "Connection pool is full" not in caplog.text
+
+
 def test_the_summary_counts_the_payments_not_tried(flow, pi_sandbox, outage_after_first_completion):
     paid_payments(flow, STOP_AFTER_UNREACHABLE + 6)
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -336,6 +349,17 @@ def test_pi_list_unreadable_is_an_error(app, pi_sandbox):
     pi_sandbox.add_fault("incomplete_server_payments", status=503, count=10)
     with pytest.raises(CommandError, match="incomplete payments"):
         run()
+
+
+def test_one_unreadable_payment_in_pi_list_leaves_the_others_reconciled(flow, pi_sandbox, caplog):
+    identifier, _txid = flow.paid()
+    readable = get_client().get_payment(identifier).raw
+    odd = {**readable, "identifier": "ODD1", "status": {**readable["status"], "cancelled": "no"}}
+    listed = {"incomplete_server_payments": [odd, readable]}
+    pi_sandbox.add_fault("incomplete_server_payments", status=200, body=listed, count=1)
+    run()
+    assert status(identifier) == S.COMPLETED
+    assert "unreadable payment (ODD1): left out" in caplog.text
 
 
 def test_verbosity_zero_prints_nothing(flow, pi_sandbox):
