@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import SETTINGS_NAME, BuiltFromSettings, pi_settings
-from .dto import parse_datetime
+from .dto import STROOP, parse_datetime
 from .exceptions import HorizonError, PiUnavailable
 from .horizon import HorizonClient
 
@@ -29,7 +29,6 @@ from .horizon import HorizonClient
 # transaction pays a payment (beyond that the look-up fails rather than allow a second payment).
 SEARCH_PAGE_SIZE = 200
 MAX_SEARCH_PAGES = 25
-STROOP = Decimal("0.0000001")
 
 
 class WalletNotConfigured(ImproperlyConfigured):

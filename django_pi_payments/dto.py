@@ -17,8 +17,10 @@ from typing import Any
 USER_TO_APP = "user_to_app"
 APP_TO_USER = "app_to_user"
 
-# The most one payment on the Pi Blockchain can carry: a signed 64-bit count of stroops (10^-7 Pi).
-MAX_AMOUNT = Decimal(2**63 - 1).scaleb(-7)
+# The smallest amount of Pi, and the precision every amount is kept at.
+STROOP = Decimal("0.0000001")
+# The most one payment on the Pi Blockchain can carry: a signed 64-bit count of stroops.
+MAX_AMOUNT = Decimal(2**63 - 1) * STROOP
 # How deeply lists and objects may nest in a payment, whose metadata the payer chooses: far more
 # than an app's metadata needs, far less than exhausts Python's recursion limit when it is stored.
 MAX_NESTING = 64

@@ -144,10 +144,16 @@ def for_each_while_reachable(
 
 
 def fits_one_form(
-    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, selected: int, fields: int
+    modeladmin: admin.ModelAdmin[Payment],
+    request: HttpRequest,
+    selected: int,
+    fields: int,
+    *,
+    at_least: bool = False,
 ) -> bool:
-    """Whether a confirmation form of ``selected`` payments, posting ``fields`` fields in all,
-    stays within ``DATA_UPLOAD_MAX_NUMBER_FIELDS``; if not, say so with an error message.
+    """Whether a confirmation form of ``selected`` payments, posting ``fields`` fields in all
+    (or more, with ``at_least``), stays within ``DATA_UPLOAD_MAX_NUMBER_FIELDS``; if not, say so
+    with an error message.
 
     Django answers a POST with more fields than that with a bare "400 Bad Request", so a page
     whose form would exceed it is not shown: the staff member is told to select fewer payments,
@@ -156,11 +162,15 @@ def fits_one_form(
     limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
     if limit is None or fields <= limit:
         return True
+    if at_least:
+        sent = _("at least %(fields)d fields") % {"fields": fields}
+    else:
+        sent = _("%(fields)d fields") % {"fields": fields}
     message = _(
         "Nothing was done: %(count)d payments are too many to confirm at once (the confirmation "
-        "form would send %(fields)d fields, more than DATA_UPLOAD_MAX_NUMBER_FIELDS = %(limit)d). "
+        "form would send %(sent)s, more than DATA_UPLOAD_MAX_NUMBER_FIELDS = %(limit)d). "
         "Select fewer payments, for example by filtering the list."
-    ) % {"count": selected, "fields": fields, "limit": limit}
+    ) % {"count": selected, "sent": sent, "limit": limit}
     modeladmin.message_user(request, message, messages.ERROR)
     return False
 

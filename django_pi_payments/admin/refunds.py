@@ -27,7 +27,7 @@ from .. import services
 from ..exceptions import InvalidRequest, PaymentError, is_unreachable
 from ..models import Direction, EventSource, Payment
 from ..services.a2u import checked_amount
-from ..services.refunds import display_amount, is_refundable
+from ..services.refunds import display_amount, is_refundable, refunds_of
 from .actions import (
     CONFIRMATION_FIELDS,
     fits_one_form,
@@ -178,6 +178,11 @@ def refund_to_payer(
     """
     payments = list(queryset.select_related("pi_user"))
     if request.POST.get("post") != "yes":
+        # Refused before each payment's refundable amount is read when even a page offering no
+        # refund would be too large.
+        least = len(payments) + CONFIRMATION_FIELDS
+        if not fits_one_form(modeladmin, request, len(payments), least, at_least=True):
+            return None
         return refund_confirmation(modeladmin, request, [plan_refund(p) for p in payments])
     amounts, errors = read_amounts(request, payments)
     if errors:
@@ -194,7 +199,7 @@ def refund_to_payer(
 
     def refund_or_skip(payment: Payment) -> bool:
         if payment.pk in offered:
-            known[payment.pk] = set(payment.refunds.values_list("pk", flat=True))
+            known[payment.pk] = set(refunds_of(payment).values_list("pk", flat=True))
             return refund_one(
                 modeladmin, request, payment, amounts[payment.pk], offered[payment.pk]
             )
@@ -214,7 +219,7 @@ def refund_to_payer(
 
     def report_refund_busy(payment: Payment) -> None:
         before = known.get(payment.pk)
-        created = None if before is None else payment.refunds.exclude(pk__in=before).first()
+        created = None if before is None else refunds_of(payment).exclude(pk__in=before).first()
         if created is None:
             report_busy(modeladmin, request, payment)
             return

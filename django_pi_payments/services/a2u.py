@@ -20,15 +20,14 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..a2u import STROOP
 from ..client import get_client
 from ..conf import SETTINGS_NAME, pi_settings
-from ..dto import APP_TO_USER, MAX_AMOUNT, MAX_NESTING, PaymentDTO, nesting
+from ..dto import APP_TO_USER, MAX_AMOUNT, MAX_NESTING, STROOP, PaymentDTO, nesting
 from ..exceptions import (
     InvalidRequest,
     PaymentError,
@@ -141,12 +140,10 @@ def _json_object(metadata: object) -> dict[str, Any]:
     So a retry is recognised by the metadata Pi answers (``(1, 2)`` becomes ``[1, 2]``, a key
     ``7`` becomes ``"7"``); anything strict JSON cannot say is :class:`InvalidRequest`.
     """
-    if isinstance(metadata, dict) and nesting(metadata) >= MAX_NESTING:
-        # Pi would create the payment, and its answer (one level more) would be unreadable.
-        raise InvalidRequest(
-            _("metadata must not nest lists and objects more than %(levels)d levels deep.")
-            % {"levels": MAX_NESTING - 1}
-        )
+    too_deep = InvalidRequest(
+        _("metadata must not nest lists and objects more than %(levels)d levels deep.")
+        % {"levels": MAX_NESTING - 1}
+    )
     try:
         if not isinstance(metadata, dict):
             raise TypeError
@@ -155,6 +152,11 @@ def _json_object(metadata: object) -> dict[str, Any]:
         raise InvalidRequest(
             _("metadata must be a JSON object (a dict of strings, numbers, lists and dicts).")
         ) from None
+    except RecursionError:
+        raise too_deep from None
+    if nesting(normalized) >= MAX_NESTING:
+        # Pi would create the payment, and its answer (one level more) would be unreadable.
+        raise too_deep
     return normalized
 
 
@@ -182,8 +184,11 @@ def _check_outside_transactions() -> None:
     caller's transaction, a payout paid and completed at Pi would be unknown here, and paid again
     by the caller's retry. Django's test cases' own transactions are allowed, as for ``durable``.
     """
+    alias = db_alias()
+    if not connections[alias].in_atomic_block:
+        return  # nothing to check; an empty block would begin a transaction (a lock on SQLite)
     try:
-        with transaction.atomic(using=db_alias(), durable=True):
+        with transaction.atomic(using=alias, durable=True):
             pass
     except RuntimeError:
         raise A2UError(
@@ -248,6 +253,8 @@ def send_payment(
             _("metadata's %(key)s names the refunded payment: pass refund_of instead.")
             % {"key": REFUND_KEY}
         )
+    if refund_of is not None:
+        request.metadata[REFUND_KEY] = refund_of.identifier
     return _send(request, source)
 
 

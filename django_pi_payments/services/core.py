@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import cache, partial
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import signals
-from ..dto import PaymentDTO, without_nul
+from ..dto import STROOP, PaymentDTO, without_nul
 from ..exceptions import IllegalTransition
 from ..locking import write_first
 from ..models import TRANSITIONS, Payment, PaymentEvent, PaymentStatus, PiUser
@@ -100,11 +101,18 @@ def apply_dto(payment: Payment, dto: PaymentDTO) -> dict[str, list[str]]:
         payment.txid = dto.txid
     payment.raw = without_nul(dto.raw)
     payment.last_synced_at = timezone.now()
-    return {
-        name: [str(value), str(getattr(payment, name))]
-        for name, value in before.items()
-        if value not in ("", None) and value != getattr(payment, name)
-    }
+    changed = {}
+    for name, value in before.items():
+        stored, now = _as_stored(value), _as_stored(getattr(payment, name))
+        if value not in ("", None) and stored != now:
+            changed[name] = [stored, now]
+    return changed
+
+
+def _as_stored(value: object) -> str:
+    """A watched field's value as the database keeps it: amounts to the stroop (Pi's answer, a
+    double, may carry more places: ``0.30000000000000004`` is stored as ``0.3000000``)."""
+    return f"{value.quantize(STROOP):f}" if isinstance(value, Decimal) else str(value)
 
 
 def refresh_from_pi(payment: Payment, dto: PaymentDTO, source: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
@@ -59,13 +59,16 @@ def is_refundable(payment: Payment) -> bool:
     return payment.direction == Direction.USER_TO_APP and payment.status == S.COMPLETED
 
 
-def refunded_amount(payment: Payment) -> Decimal:
-    """The total of the payment's refunds that paid or may still pay.
+def refunds_of(payment: Payment) -> QuerySet[Payment]:
+    """The payment's refunds, read from the database payments are written to, never a read
+    replica (a host's router): one lagging behind a refund just made would miss it."""
+    return Payment.objects.using(db_alias()).filter(refund_of=payment)
 
-    Read from the database payments are written to, never a read replica (a host's router):
-    one lagging behind a refund just made would let the next exceed the payment.
-    """
-    refunds = Payment.objects.using(db_alias()).filter(refund_of=payment)
+
+def refunded_amount(payment: Payment) -> Decimal:
+    """The total of the payment's refunds that paid or may still pay (:func:`refunds_of`: a
+    refund just made counts, so the next cannot exceed the payment)."""
+    refunds = refunds_of(payment)
     total = refunds.filter(may_have_paid()).aggregate(total=Sum("amount"))["total"]
     return Decimal(total or 0)
 

@@ -142,8 +142,10 @@ def test_send_payment_with_refund_of_applies_the_same_rules(
         services.send_payment(pioneer, "1", "not the payer", refund_of=paid)
     with pytest.raises(services.RefundRefused):
         services.send_payment(paid.user_uid, "5", "too much", refund_of=paid)
-    refund = services.send_payment(paid.user_uid, "1", "sorry", refund_of=paid)
+    refund = services.send_payment(paid.user_uid, "1", "sorry", {"order": 7}, refund_of=paid)
     assert refund.refund_of == paid and refund.memo == "sorry"
+    # Named in its metadata, as refund() names it, so pi_reconcile links it again were it lost.
+    assert refund.metadata == {"order": 7, "refund_of": paid.identifier}
 
 
 def test_a_cancelled_refund_does_not_count(
@@ -299,13 +301,19 @@ def test_a_refund_pi_reconcile_paid_before_the_retry_took_it_over_is_announced_o
     a2u: SandboxHandle, paid: Payment, signal_log: SignalLog
 ) -> None:
     request = lose_a_refund_creation(a2u, paid)
-    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())  # pays it, unlinked
     signal_log.received.clear()
+    call_command("pi_reconcile", "--older-than", "0", stdout=io.StringIO())
+    # Its metadata names the refunded payment: pi_reconcile links it as it pays it.
+    (paid_back,) = Payment.objects.filter(refund_of=paid)
+    assert sorted(signal_log.received) == [
+        ("completed", paid_back.identifier),
+        ("refunded", paid_back.identifier),
+    ]
 
     refund = services.send_payment(*request, refund_of=paid)  # the caller retries
 
-    assert refund.status == S.COMPLETED
-    assert signal_log.received == [("refunded", refund.identifier)]
+    assert refund == paid_back and refund.status == S.COMPLETED
+    assert signal_log.count("refunded") == 1
     (refunded,) = [kwargs for kwargs in signal_log.kwargs if kwargs["name"] == "refunded"]
     assert refunded["original"] == paid
     assert services.refundable_amount(paid) == paid.amount - 1

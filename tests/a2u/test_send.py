@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from stellar_sdk import Keypair
 
 from django_pi_payments import services
@@ -21,8 +21,10 @@ from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.dto import MAX_NESTING
 from django_pi_payments.exceptions import InvalidRequest
 from django_pi_payments.models import A2ULock, Payment, PaymentStatus
+from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.services.a2u import checked_amount
 from django_pi_payments.testing import SandboxHandle
+from tests.database_lock import lock_held_elsewhere
 
 from .conftest import SignalLog, crash_after, kinds, ledger_for
 
@@ -132,6 +134,16 @@ def test_bad_uid_memo_or_metadata_are_refused_before_pi_is_called(
     assert not Payment.objects.exists()
 
 
+def test_the_transaction_check_takes_no_lock_outside_a_transaction(
+    a2u: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite takes a lock to begin a transaction")
+    monkeypatch.setattr(connection, "transaction_mode", "IMMEDIATE")  # as the example project's
+    with lock_held_elsewhere("any"):  # another writer holds SQLite's write lock
+        a2u_service._check_outside_transactions()  # neither waits for it nor fails
+
+
 def test_metadata_naming_a_refunded_payment_needs_refund_of(
     a2u: SandboxHandle, pioneer: str
 ) -> None:
@@ -198,11 +210,15 @@ def test_metadata_nested_deeper_than_pi_answers_are_read_is_refused_before_pi_is
     with pytest.raises(InvalidRequest, match="more than 63 levels deep"):
         services.send_payment(pioneer, "1", "x", {"a": deep})
     assert a2u.calls() == []
+    as_tuples: tuple[object, ...] = ()
+    for _level in range(100):  # JSON writes tuples as lists
+        as_tuples = (as_tuples,)
     very_deep: list[object] = []
     for _level in range(5000):  # deeper than json.dumps recurses
         very_deep = [very_deep]
-    with pytest.raises(InvalidRequest, match="more than 63 levels deep"):
-        services.send_payment(pioneer, "1", "x", {"a": very_deep})
+    for metadata in ({"a": as_tuples}, {"a": very_deep}):
+        with pytest.raises(InvalidRequest, match="more than 63 levels deep"):
+            services.send_payment(pioneer, "1", "x", metadata)
     assert a2u.calls() == []
 
 

@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from django_pi_payments.models import Direction, Payment, PaymentStatus
 from django_pi_payments.testing import SandboxHandle
@@ -151,3 +153,25 @@ def test_refund_counts_the_amount_fields_of_the_payments_it_offers(
         f"Payment {approved.identifier}": "info",
     }
     assert completed.refunds.get().status == PaymentStatus.COMPLETED
+
+
+def test_refund_refuses_a_selection_too_large_before_reading_what_is_left(
+    admin_client: Client, a2u: SandboxHandle, settings: Any
+) -> None:
+    make = PaymentMaker(a2u)
+    selected = in_changelist_order([make.completed(), make.completed(), make.completed()])
+    # Three payments, CSRF token, action, post: six fields before any amount.
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+
+    with CaptureQueriesContext(connection) as queries:
+        refused = run_action(admin_client, "refund_to_payer", selected)
+
+    assert redirected(refused)
+    (message,) = messages_of(refused)
+    assert message == (
+        "error",
+        "Nothing was done: 3 payments are too many to confirm at once (the confirmation form "
+        "would send at least 6 fields, more than DATA_UPLOAD_MAX_NUMBER_FIELDS = 5). Select "
+        "fewer payments, for example by filtering the list.",
+    )
+    assert not any("SUM" in query["sql"] for query in queries.captured_queries)

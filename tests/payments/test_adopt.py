@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 from django_pi_payments import services
 from django_pi_payments.dto import PaymentStatusDTO
@@ -48,12 +49,22 @@ def test_pi_changing_the_amount_of_a_stored_payment_is_copied_and_audited(
     assert payment.amount == 7
     [event] = events(identifier, "pi_changed")
     assert event.detail == {
-        "amount": ["3.5000000", "7.0"],
+        "amount": ["3.5000000", "7.0000000"],
         "to_address": [answer.to_address, "G" + "B" * 55],
     }
     assert (event.from_status, event.to_status) == (S.APPROVED, S.APPROVED)
     assert "Pi changed" in caplog.text
     assert signal_log.count("approved", identifier) == 1
+
+
+def test_an_amount_pi_holds_as_a_double_is_no_change(flow, pi_sandbox):
+    identifier = flow.approved(amount="0.3")
+    answer = services.fetch(identifier)
+    as_a_double = dataclasses.replace(answer, amount=Decimal("0.30000000000000004"))
+    for _sync in range(2):
+        services.sync(identifier, dto=as_a_double)
+    assert Payment.objects.get(identifier=identifier).amount == Decimal("0.3")
+    assert events(identifier, "pi_changed") == []
 
 
 def test_a_payment_paid_and_completed_as_pi_reported_it_has_no_pi_changed_event(flow, pi_sandbox):
