@@ -115,15 +115,17 @@ def test_an_operation_that_does_not_pay_exactly_is_refused(paid, operation_chang
 
 def test_a_path_payment_is_refused(paid):
     paid.answer(operations=[_path_payment(paid.operation)])
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed) as failure:
         paid.verify()
+    assert failure.value.code == "tx_payment_mismatch"
 
 
 def test_the_amount_split_over_two_payments_is_refused(paid):
     half = paid.operation_with(amount="1.7500000")
     paid.answer(operations=[half, half])
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(VerificationFailed) as failure:
         paid.verify()
+    assert failure.value.code == "tx_payment_mismatch"
 
 
 def test_the_exact_payment_among_other_operations_is_accepted(paid):
@@ -134,7 +136,8 @@ def test_the_exact_payment_among_other_operations_is_accepted(paid):
 
 
 def test_a_payment_to_the_app_s_muxed_account_is_accepted(paid):
-    # Horizon names the underlying account in "to", the muxed one in "to_muxed".
+    # Horizon names the underlying account in "to", the muxed one in "to_muxed": the check
+    # reads "to" only, so a muxed payment to the app's account passes.
     muxed = "M" + "A" * 68
     paid.answer(operations=[paid.operation_with(to_muxed=muxed, to_muxed_id="7")])
     paid.verify()
