@@ -351,15 +351,26 @@ def test_pi_list_unreadable_is_an_error(app, pi_sandbox):
         run()
 
 
-def test_one_unreadable_payment_in_pi_list_leaves_the_others_reconciled(flow, pi_sandbox, caplog):
-    identifier, _txid = flow.paid()
+def list_an_unreadable_payment_beside(pi_sandbox, identifier: str) -> None:
+    """Pi's next incomplete list holds ``identifier`` and ``ODD1``, whose flag is no boolean."""
     readable = get_client().get_payment(identifier).raw
     odd = {**readable, "identifier": "ODD1", "status": {**readable["status"], "cancelled": "no"}}
     listed = {"incomplete_server_payments": [odd, readable]}
     pi_sandbox.add_fault("incomplete_server_payments", status=200, body=listed, count=1)
+
+
+def test_one_unreadable_payment_in_pi_list_leaves_the_others_reconciled(flow, pi_sandbox, caplog):
+    identifier, _txid = flow.paid()
+    list_an_unreadable_payment_beside(pi_sandbox, identifier)
     run()
     assert status(identifier) == S.COMPLETED
     assert "unreadable payment (ODD1): left out" in caplog.text
+
+
+def test_pi_listing_an_unreadable_payment_still_answers_the_check(flow, pi_sandbox):
+    identifier, _txid = flow.paid()
+    list_an_unreadable_payment_beside(pi_sandbox, identifier)
+    assert pi_answers()
 
 
 def test_verbosity_zero_prints_nothing(flow, pi_sandbox):
