@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -37,6 +38,8 @@ class AccessTokenSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 MAX_ERROR_LENGTH = 2000
+# Half of a UTF-16 surrogate pair, which JSON can escape ("\ud800") but UTF-8 cannot encode.
+LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 payment_identifier = RegexValidator(
     r"^[A-Za-z0-9]{1,64}$", _("Not a Pi payment identifier."), code="invalid_payment_id"
@@ -108,10 +111,12 @@ class ErrorRequestSerializer(serializers.Serializer[Any]):
     error = serializers.JSONField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Turn the error into bounded text that any database can store (no NUL character)."""
+        """Turn the error into bounded text that any database can store: no NUL character, and
+        no lone surrogate (both become U+FFFD)."""
         error = attrs.get("error")
         text = error if isinstance(error, str) else json.dumps(error, default=str)
-        return {"paymentId": attrs["paymentId"], "error": without_nul(text[:MAX_ERROR_LENGTH])}
+        text = LONE_SURROGATE_RE.sub("\ufffd", text[:MAX_ERROR_LENGTH])
+        return {"paymentId": attrs["paymentId"], "error": without_nul(text)}
 
 
 class IncompleteTransactionSerializer(serializers.Serializer[Any]):

@@ -283,6 +283,18 @@ def test_error_route_records_an_event(flow):
     assert "boom" in event.detail["error"]
 
 
+@pytest.mark.parametrize("raw", [b'"bad \\ud800"', b'"bad \\udfff\\u0000"'])
+def test_error_text_with_a_lone_surrogate_is_stored_readable(flow, raw):
+    # JSON may escape half of a UTF-16 pair; PostgreSQL's jsonb and UTF-8 refuse it.
+    identifier = flow.approved()
+    body = b'{"paymentId": "' + identifier.encode() + b'", "error": ' + raw + b"}"
+    response = flow.api.generic("POST", "/pi_payment/error", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    (event,) = events(identifier, "frontend_error")
+    assert event.detail["error"].startswith("bad \ufffd")
+    event.detail["error"].encode("utf-8")
+
+
 def test_incomplete_completes_a_verified_payment(flow, pi_sandbox, signal_log):
     identifier, txid = flow.paid()
     response = flow.post("incomplete", {"paymentId": identifier, "transactionId": txid})
