@@ -8,6 +8,10 @@ with exponential backoff and jitter only where repeating the request is safe:
 * GET: on connection errors, timeouts and 502/503/504 answers;
 * POST: only when the connection was refused, i.e. the request provably never left.
 
+The timeout bounds the whole attempt, the answer's body included: a server that trickles its
+answer a byte at a time cannot hold a thread longer. An answer larger than
+:data:`MAX_ANSWER_BYTES` is refused before it fills the memory.
+
 Each call goes straight to the adapter's urllib3 connection pool. The request and response objects
 of ``Session.request`` would cost more CPU than the HTTP exchange itself (about 0.9 million
 instructions a call, against 0.7 million), and a transport's calls need none of their extras:
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +38,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool
 from urllib3 import Timeout as PoolTimeout
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -62,6 +67,11 @@ class Response:
     data: Any
     text: str = ""
 
+
+# The largest answer read (Pi's largest, its list of incomplete payments, is about 1 KB a payment).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# What one read of an answer's body takes at most.
+CHUNK_BYTES = 256 * 1024
 
 # Connections kept open to the base URL: one per thread that calls it at once (gunicorn's threads,
 # pi_reconcile's workers); more threads would open and drop connections beyond these.
@@ -125,6 +135,41 @@ class Transport:
             self._route = (pool, self.base_url if through_proxy else urlsplit(self.base_url).path)
         return self._route
 
+    @staticmethod
+    def _read_body(
+        pool: HTTPConnectionPool, raw: BaseHTTPResponse, deadline: float, label: str
+    ) -> bytes:
+        """The answer's body, read before ``deadline`` and at most :data:`MAX_ANSWER_BYTES` long.
+
+        Raises ``ReadTimeoutError`` past the deadline and :class:`PiUnavailable` for a larger
+        answer; either way the connection is closed, not given back to the pool half read.
+        """
+        too_large = f"{label} answered more than {MAX_ANSWER_BYTES >> 20} MB"
+        declared = raw.headers.get("Content-Length", "")
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                raise PiUnavailable(too_large)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ReadTimeoutError(pool, label, "the answer came too slowly")
+                sock: socket.socket | None = getattr(raw.connection, "sock", None)
+                if sock is not None:
+                    sock.settimeout(remaining)
+                chunk = raw.read1(CHUNK_BYTES)
+                if not chunk:
+                    return b"".join(chunks)
+                received += len(chunk)
+                if received > MAX_ANSWER_BYTES:
+                    raise PiUnavailable(too_large)
+                chunks.append(chunk)
+        except BaseException:
+            raw.close()
+            raw.release_conn()
+            raise
+
     def _sleep_before_retry(self, attempt: int) -> None:
         delay = self.backoff * (2**attempt)
         time.sleep(delay + random.uniform(0, delay))
@@ -180,7 +225,9 @@ class Transport:
                     redirect=False,
                     assert_same_host=False,
                     timeout=self._pool_timeout,
+                    preload_content=False,
                 )
+                content = self._read_body(pool, raw, started + self.timeout, f"{method} {path}")
             except ConnectTimeoutError:  # with NewConnectionError: the request never left
                 failure = PiUnavailable(f"could not connect to {self._netloc}", request_sent=False)
                 if self._retry(attempt, method, path, failure):
@@ -218,7 +265,6 @@ class Transport:
             ):
                 attempt += 1
                 continue
-            content = raw.data
             try:
                 parsed = jsonlib.loads(content) if content else None
             except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
