@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,9 +15,12 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.views.debug import get_default_exception_reporter_filter
 from django.views.decorators.debug import sensitive_variables
+from requests.utils import select_proxy
 
 from .client import is_sendable_credential
 from .conf import IMPORT_STRINGS, NETWORKS, SETTINGS_NAME, import_setting, pi_settings
+from .http import Transport
+from .services.a2u_resume import CLOCK_MARGIN
 from .strkey import is_valid_seed
 
 
@@ -46,8 +51,9 @@ def _api_key_flaw(api_key: object) -> str | None:
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Check ``PI_PAYMENTS``: key present and sendable, network known, base URL safe, wallet seed
-    well formed. No message repeats the key or the seed."""
+    """Check ``PI_PAYMENTS``: key present and sendable, network known, numbers and flags of the
+    right type, URLs well formed and usable through the environment's proxy, base URL safe,
+    hooks importable, wallet seed well formed. No message repeats the key or the seed."""
     messages: list[CheckMessage] = []
     user = pi_settings.user_settings
     api_key = user.get("API_KEY")
@@ -80,9 +86,16 @@ def check_settings(
                 id="pi_payments.E002",
             )
         )
-    base_url = str(user.get("API_BASE_URL", pi_settings.API_BASE_URL))
-    parts = urlsplit(base_url)
-    if not settings.DEBUG and (parts.scheme != "https" or _is_loopback(parts.hostname or "")):
+    messages.extend(_value_errors(user))
+    url_errors = _url_errors(user)
+    messages.extend(url_errors)
+    base_url = user.get("API_BASE_URL", pi_settings.API_BASE_URL)
+    parts = urlsplit(base_url) if _url_flaw(base_url) is None else None
+    if (
+        parts is not None
+        and not settings.DEBUG
+        and (parts.scheme != "https" or _is_loopback(parts.hostname or ""))
+    ):
         messages.append(
             Error(
                 f'{SETTINGS_NAME}["API_BASE_URL"] is {base_url!r} while DEBUG is off.',
@@ -104,6 +117,142 @@ def check_settings(
                 id="pi_payments.E004",
             )
         )
+    if not url_errors:
+        messages.extend(_route_errors(user))
+    return messages
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each number or flag setting must be, and the test of it. A value read from the environment
+# is a string: "10" would fail every Pi call with a 500, and "false" is true.
+VALUE_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "TIMEOUT": ("a number of seconds above 0", lambda v: _is_number(v) and v > 0),
+    "MAX_RETRIES": ("a whole number, 0 or more", _is_count),
+    "ME_CACHE_SECONDS": ("a number of seconds, 0 or more", lambda v: _is_number(v) and v >= 0),
+    "A2U_RESUME_TIMEOUT": (
+        f"a number of seconds, at least {2 * CLOCK_MARGIN.total_seconds():.0f}",
+        lambda v: _is_number(v) and v >= 2 * CLOCK_MARGIN.total_seconds(),
+    ),
+    "VERIFY_TRANSACTIONS": ("True or False", lambda v: isinstance(v, bool)),
+    "CREATE_USERS": ("True or False", lambda v: isinstance(v, bool)),
+}
+
+
+def _value_errors(user: dict[str, Any]) -> list[CheckMessage]:
+    """E008 for each number or flag setting of the wrong type or out of its range."""
+    messages: list[CheckMessage] = []
+    for name, (what, is_valid) in VALUE_RULES.items():
+        if name not in user or is_valid(user[name]):
+            continue
+        messages.append(
+            Error(
+                f'{SETTINGS_NAME}["{name}"] is {user[name]!r}: it must be {what}.',
+                hint="A value read from the environment is a string: convert it, e.g. with "
+                'int(os.environ["PI_TIMEOUT"]) or django-environ\'s env.int() and env.bool().',
+                id="pi_payments.E008",
+            )
+        )
+    return messages
+
+
+def _url_flaw(value: object) -> str | None:
+    """What keeps ``value`` from being the base URL of an HTTP API, or ``None``."""
+    if not isinstance(value, str):
+        return "is not an http:// or https:// URL"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError when out of range)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return "is not an http:// or https:// URL"
+    return None
+
+
+def _url_errors(user: dict[str, Any]) -> list[CheckMessage]:
+    """E009 when ``API_BASE_URL`` or ``HORIZON_URL`` is no URL, or the base URL ends in /v2:
+    every call to Pi (or to Horizon) would fail."""
+    flaws: dict[str, str] = {}
+    base_url = user.get("API_BASE_URL", pi_settings.API_BASE_URL)
+    flaw = _url_flaw(base_url)
+    if flaw:
+        flaws["API_BASE_URL"] = flaw
+    elif urlsplit(base_url).path.rstrip("/").endswith("/v2"):
+        flaws["API_BASE_URL"] = "ends with /v2, which the app adds to every path itself"
+    horizon_url = user.get("HORIZON_URL")
+    flaw = _url_flaw(horizon_url) if horizon_url else None
+    if flaw:
+        flaws["HORIZON_URL"] = flaw
+    return [
+        Error(
+            f'{SETTINGS_NAME}["{name}"] {flaw}: {user.get(name)!r}.',
+            hint=f'Set {SETTINGS_NAME}["API_BASE_URL"] to "https://api.minepi.com" (without '
+            f'/v2; the sandbox\'s is e.g. "http://127.0.0.1:8765") and {SETTINGS_NAME}'
+            '["HORIZON_URL"] to None (the Horizon of NETWORK) or a Horizon server\'s URL.',
+            id="pi_payments.E009",
+        )
+        for name, flaw in flaws.items()
+    ]
+
+
+def _without_credentials(text: str, proxies: Mapping[str, str]) -> str:
+    """``text`` with the user and password of each proxy URL replaced by ``…``."""
+    for proxy in proxies.values():
+        credentials = proxy.partition("://")[2].rpartition("@")[0]
+        if credentials:
+            text = text.replace(credentials, "…")
+    return text
+
+
+def _route_errors(user: dict[str, Any]) -> list[CheckMessage]:
+    """E010 when the proxy or the CA bundle the environment sets for Pi or Horizon cannot be
+    used: the transports read them once, at their first call, which would fail with a 500."""
+    messages: list[CheckMessage] = []
+    urls = {"API_BASE_URL": pi_settings.api_url, "HORIZON_URL": pi_settings.horizon_url}
+    for name, url in urls.items():
+        transport = Transport(url, timeout=1, max_retries=0)
+        session = transport.session
+        shown = url.removesuffix("/v2")
+        try:
+            transport._pool()
+        except Exception as exc:  # whatever requests or urllib3 make of the environment
+            proxy = select_proxy(url, session.proxies) or ""
+            reason = _without_credentials(f"{type(exc).__name__}: {exc}", session.proxies)
+            socks = "SOCKS" in str(exc)
+            messages.append(
+                Error(
+                    f'{SETTINGS_NAME}["{name}"]: calls to {shown} cannot be sent through the '
+                    f"proxy {_without_credentials(proxy, session.proxies)!r} of the "
+                    f"environment ({reason}).",
+                    hint='Install PySocks (pip install "requests[socks]") for a SOCKS proxy.'
+                    if socks
+                    else "Fix or unset HTTPS_PROXY, HTTP_PROXY and ALL_PROXY (or lowercase) in "
+                    "the environment of the site and of pi_reconcile, or name the host in "
+                    "NO_PROXY.",
+                    id="pi_payments.E010",
+                )
+            )
+            continue
+        finally:
+            transport.close()
+        bundle = session.verify
+        if url.startswith("https:") and isinstance(bundle, str) and not os.path.exists(bundle):
+            messages.append(
+                Error(
+                    f'{SETTINGS_NAME}["{name}"]: calls to {shown} cannot verify TLS: the CA '
+                    f"bundle {bundle!r} of the environment does not exist.",
+                    hint="Fix or unset REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE in the environment "
+                    "of the site and of pi_reconcile.",
+                    id="pi_payments.E010",
+                )
+            )
     return messages
 
 

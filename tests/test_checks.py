@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
@@ -234,3 +235,164 @@ def test_use_tz_off_fails_the_check(settings):
     assert "settings.USE_TZ = True" in error.hint
     settings.USE_TZ = True
     assert not [m for m in checks.run_checks() if m.id == "pi_payments.E007"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TIMEOUT", "10"),
+        ("TIMEOUT", 0),
+        ("TIMEOUT", -1),
+        ("TIMEOUT", None),
+        ("TIMEOUT", float("inf")),
+        ("TIMEOUT", True),
+        ("MAX_RETRIES", "2"),
+        ("MAX_RETRIES", -1),
+        ("MAX_RETRIES", 1.5),
+        ("ME_CACHE_SECONDS", "60"),
+        ("ME_CACHE_SECONDS", -5),
+        ("A2U_RESUME_TIMEOUT", "600"),
+        ("A2U_RESUME_TIMEOUT", 30),
+        ("CREATE_USERS", "false"),
+        ("CREATE_USERS", 0),
+        ("VERIFY_TRANSACTIONS", "False"),
+        ("VERIFY_TRANSACTIONS", None),
+    ],
+)
+def test_a_number_or_flag_of_the_wrong_type_or_range_fails_the_check(settings, name, value):
+    """An environment string ("10", "false") or an impossible number would fail every Pi call
+    with a 500 (TIMEOUT, MAX_RETRIES), or silently do the opposite (CREATE_USERS="false")."""
+    found = ids(settings, **{name: value})
+    assert set(found) == {"pi_payments.E008"}
+    assert found["pi_payments.E008"].startswith(f'PI_PAYMENTS["{name}"] is {value!r}: it must be')
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TIMEOUT", 0.5),
+        ("TIMEOUT", 30),
+        ("MAX_RETRIES", 0),
+        ("ME_CACHE_SECONDS", 0),
+        ("ME_CACHE_SECONDS", 300.0),
+        ("A2U_RESUME_TIMEOUT", 120),
+        ("CREATE_USERS", False),
+        ("VERIFY_TRANSACTIONS", False),
+    ],
+)
+def test_numbers_and_flags_in_range_pass(settings, name, value):
+    assert ids(settings, **{name: value}) == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "flaw"),
+    [
+        ("API_BASE_URL", "https://api.minepi.com/v2", "ends with /v2"),
+        ("API_BASE_URL", "https://api.minepi.com/v2/", "ends with /v2"),
+        ("API_BASE_URL", "", "is not an http:// or https:// URL"),
+        ("API_BASE_URL", None, "is not an http:// or https:// URL"),
+        ("API_BASE_URL", "api.minepi.com", "is not an http:// or https:// URL"),
+        ("API_BASE_URL", "https://", "is not an http:// or https:// URL"),
+        ("API_BASE_URL", "https://api.minepi.com:99999", "is not a valid URL"),
+        ("API_BASE_URL", "https://[api.minepi.com", "is not a valid URL"),
+        ("HORIZON_URL", "api.testnet.minepi.com", "is not an http:// or https:// URL"),
+        ("HORIZON_URL", 42, "is not an http:// or https:// URL"),
+    ],
+)
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_malformed_url_fails_the_check(settings, name, value, flaw, debug):
+    """Each would fail every Pi (or Horizon) call: with a 500, or 404s read as unknown payments."""
+    found = ids(settings, debug=debug, **{name: value})
+    assert set(found) == {"pi_payments.E009"}
+    assert found["pi_payments.E009"].startswith(f'PI_PAYMENTS["{name}"] {flaw}')
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.testnet.minepi.com", "https://horizon.example/", "http://127.0.0.1:8765/horizon"],
+)
+def test_a_horizon_url_passes(settings, url):
+    assert ids(settings, debug=True, HORIZON_URL=url) == {}
+    assert ids(settings, debug=True, HORIZON_URL="") == {}
+
+
+def test_a_base_url_with_a_trailing_slash_passes(settings):
+    assert ids(settings, API_BASE_URL="https://api.minepi.com/") == {}
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    """The proxy and CA bundle variables of the environment, all unset first."""
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    return monkeypatch
+
+
+def route_errors(settings, **overrides) -> list[str]:
+    settings.PI_PAYMENTS = {**GOOD, **overrides}
+    messages = checks.run_checks(tags=[checks.Tags.security])
+    assert {m.id for m in messages if m.id.startswith("pi_payments.E")} <= {"pi_payments.E010"}
+    return [f"{m.msg} {m.hint}" for m in messages if m.id == "pi_payments.E010"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "proxy", "reason"),
+    [
+        ("HTTPS_PROXY", "http://ops:s3cr3t-pw@proxy.example:99999", "LocationParseError"),
+        ("https_proxy", "ftp://proxy.example:21", "unsupported scheme ftp"),
+        ("ALL_PROXY", "http://ops:s3cr3t-pw@:3128", "malformed"),
+    ],
+)
+def test_a_proxy_the_transport_cannot_use_fails_the_check(
+    settings, environment, variable, proxy, reason
+):
+    """Without the check, the first Pi call of every process fails with a 500."""
+    environment.setenv(variable, proxy)
+    found = route_errors(settings, HORIZON_URL="https://horizon.example")
+    assert len(found) == 2
+    assert found[0].startswith(
+        'PI_PAYMENTS["API_BASE_URL"]: calls to https://api.minepi.com cannot be sent'
+    )
+    assert found[1].startswith(
+        'PI_PAYMENTS["HORIZON_URL"]: calls to https://horizon.example cannot be sent'
+    )
+    for text in found:
+        assert reason in text
+        assert "s3cr3t-pw" not in text
+
+
+@pytest.mark.skipif(find_spec("socks") is not None, reason="PySocks is installed")
+def test_a_socks_proxy_without_pysocks_fails_the_check(settings, environment):
+    environment.setenv("HTTPS_PROXY", "socks5h://proxy.example:1080")
+    found = route_errors(settings)
+    assert len(found) == 2
+    assert all('pip install "requests[socks]"' in text for text in found)
+
+
+def test_a_proxy_the_hosts_bypass_or_a_usable_one_passes(settings, environment):
+    environment.setenv("HTTPS_PROXY", "ftp://proxy.example:21")
+    environment.setenv("NO_PROXY", "api.minepi.com")
+    assert len(route_errors(settings)) == 1  # the Horizon of Pi Testnet still goes through it
+    environment.setenv("NO_PROXY", "api.minepi.com,api.testnet.minepi.com")
+    assert route_errors(settings) == []
+    environment.setenv("HTTPS_PROXY", "http://ops:pw@proxy.example:3128")
+    environment.delenv("NO_PROXY")
+    assert route_errors(settings) == []
+
+
+def test_a_missing_ca_bundle_fails_the_check(settings, environment):
+    """Without the check, every call to Pi fails as if Pi were unreachable."""
+    environment.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca-bundle.pem")
+    found = route_errors(settings)
+    assert len(found) == 2
+    assert all("/nonexistent/ca-bundle.pem" in text for text in found)
+    settings.DEBUG = True
+    (horizon_only,) = route_errors(settings, API_BASE_URL="http://127.0.0.1:8765")
+    assert horizon_only.startswith('PI_PAYMENTS["HORIZON_URL"]')
+
+
+def test_a_malformed_horizon_url_does_not_hide_a_sandbox_base_url(settings):
+    found = ids(settings, API_BASE_URL="http://127.0.0.1:8765", HORIZON_URL="horizon")
+    assert set(found) == {"pi_payments.E003", "pi_payments.E009"}
