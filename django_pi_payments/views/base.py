@@ -132,11 +132,14 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
 class PiPaymentsAPIView(APIView):
     """Base view: JSON in and out, bodies of at most :data:`MAX_BODY_BYTES`, the app's errors.
 
-    Answers are JSON whatever the site's ``DEFAULT_RENDERER_CLASSES`` (no browsable API).
+    Answers are JSON whatever the site's ``DEFAULT_RENDERER_CLASSES`` (no browsable API). The
+    routes are a fixed, unversioned contract: a site's ``DEFAULT_VERSIONING_CLASS`` and
+    ``ALLOWED_VERSIONS`` do not apply (they would answer every route 404 or 406).
     """
 
     parser_classes = [JSONBodyParser]
     renderer_classes = [JSONRenderer]
+    versioning_class = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         """Refuse an oversized body before anything, authentication included, reads it."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from rest_framework import versioning
+from rest_framework.views import APIView
 
 from django_pi_payments import services
 from django_pi_payments.auth import verify_access_token
@@ -380,3 +382,25 @@ def test_approve_links_the_payer_to_a_payment_a_callback_stored_before(flow, pi_
     auth = {"HTTP_AUTHORIZATION": f"Bearer {flow.shopper.token}"}
     listed = api.get("/pi_payment/payments", **auth).json()["payments"]
     assert [p["identifier"] for p in listed] == [identifier]
+
+
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        versioning.URLPathVersioning,
+        versioning.NamespaceVersioning,
+        versioning.AcceptHeaderVersioning,
+    ],
+)
+def test_the_sites_api_versioning_does_not_apply(flow, monkeypatch, scheme):
+    # DRF reads DEFAULT_VERSIONING_CLASS and ALLOWED_VERSIONS into class attributes at import:
+    # this is a site with "REST_FRAMEWORK": {..., "ALLOWED_VERSIONS": ["v1"]}.
+    monkeypatch.setattr(
+        APIView, "versioning_class", type("Site", (scheme,), {"allowed_versions": ["v1"]})
+    )
+    identifier = flow.create()
+    assert flow.approve(identifier).status_code == 200
+    assert flow.post("cancel", {"paymentId": identifier}).status_code == 200
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {flow.shopper.token}"}
+    assert flow.api.get("/pi_payment/me", **auth).status_code == 200
+    assert flow.api.get(f"/pi_payment/payments/{identifier}", **auth).status_code == 200
