@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
@@ -312,6 +313,21 @@ def test_sign_in_needs_no_csrf_token_but_json(app, pioneer):
     response = client.post(AUTH_URL, {"accessToken": pioneer[1]}, content_type="application/json")
     assert response.status_code == 200
     assert "csrftoken" in response.cookies  # login() rotated it for the next session writes
+
+
+def test_sign_in_rotates_the_session_key(app, pioneer):
+    # Session fixation: a key planted before sign-in must not become the signed-in session.
+    planted = Client()
+    session = planted.session
+    session["cart"] = [1]
+    session.save()
+    victim = Client()
+    victim.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
+    response = victim.post(AUTH_URL, {"accessToken": pioneer[1]}, content_type="application/json")
+    assert response.status_code == 200
+    assert victim.cookies[settings.SESSION_COOKIE_NAME].value != session.session_key
+    assert victim.session["cart"] == [1]  # the visitor's data is kept under the new key
+    assert planted.get(ME_URL).status_code == 401
 
 
 def test_signing_in_as_someone_else_replaces_the_session(app, pi_sandbox, pioneer):
