@@ -5,8 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +25,8 @@ from django_pi_payments.http import POOL_SIZE
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, pi_answers, reconcile, run_lock
+
+from ..child_process import ROOT
 
 S = PaymentStatus
 
@@ -456,3 +464,116 @@ def test_a_run_while_another_holds_the_lock_does_nothing(flow, pi_sandbox):
     assert out == "" and Payment.objects.get(identifier=identifier).status == "approved"
     out, _err = run()
     assert Payment.objects.get(identifier=identifier).status == "completed"
+
+
+@pytest.mark.skipif(
+    connection.features.has_select_for_update_skip_locked,
+    reason="only databases without SKIP LOCKED (SQLite) serialize the workers",
+)
+def test_by_default_one_worker_on_sqlite_so_none_waits_out_the_lock(flow, pi_sandbox, monkeypatch):
+    """SQLite's one write lock makes workers take turns across their Pi calls: more workers
+    settle nothing sooner, and the one that waits longer than the database's timeout fails
+    (SQLite hands the lock to whoever asks first when it frees, not to the longest waiter)."""
+    paid = [flow.for_new_shopper(f"shopper{n}").paid()[0] for n in range(6)]
+    pi_sandbox.set_config(latency_ms=150)
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {"timeout": 0.3})
+    out, err = run("--json")
+    assert err == ""
+    assert json.loads(out)["counts"] == {"total": 6, "failed": 0, "complete": 6}
+    assert status_of_all() == {S.COMPLETED}
+    assert len(paid) == 6
+
+
+def test_a_database_that_cannot_be_read_is_a_command_error(flow, pi_sandbox):
+    """A database that is down gives one line (and exit status 1) for cron, not a traceback."""
+    flow.paid()
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent/pi/shop.sqlite3"
+    else:
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    err = io.StringIO()
+    try:
+        with pytest.raises(CommandError, match=r"^The database could not be read: "):
+            run()
+        with pytest.raises(SystemExit) as exited:
+            Command(stdout=io.StringIO(), stderr=err).run_from_argv(
+                ["manage.py", "pi_reconcile", "--skip-checks"]
+            )
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+    assert exited.value.code == 1
+    assert err.getvalue().startswith("CommandError: The database could not be read: ")
+    assert "Traceback" not in err.getvalue()
+
+
+# ``manage.py pi_reconcile ARGV`` in a child process on the test's database and sandbox.
+CHILD = """
+import sys
+from tests.child_process import setup_child
+setup_child()
+from django.core.management import execute_from_command_line
+execute_from_command_line(["manage.py", "pi_reconcile", *sys.argv[1:]])
+"""
+
+
+def database_url() -> str:
+    """The URL of the test database this test writes (and commits) its payments to."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = f"{quote(db['USER'])}:{quote(db['PASSWORD'])}@" if db["USER"] else ""
+    return f"postgres://{user}{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
+
+
+def start(sandbox, *argv: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url(),
+        "PI_SANDBOX_URL": sandbox.url,
+        "PI_SANDBOX_API_KEY": sandbox.api_key,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, *argv],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def completed_at_pi(sandbox, identifiers: list[str]) -> list[str]:
+    return [i for i in identifiers if sandbox.payment(i)["status"]["developer_completed"]]
+
+
+def test_ctrl_c_reports_what_was_done_and_exits_130(flow, pi_sandbox):
+    """Ctrl-C stops a run cleanly: what was done is printed, the rest waits for the next run,
+    and the exit status is a shell's for SIGINT, not a traceback."""
+    paid = [flow.for_new_shopper(f"shopper{n}").paid()[0] for n in range(6)]
+    pi_sandbox.set_config(latency_ms=300)
+    child = start(pi_sandbox, "--skip-checks", "--older-than", "0", "--workers", "1")
+    deadline = time.monotonic() + 60
+    while len(completed_at_pi(pi_sandbox, paid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+
+    assert child.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert err.strip().endswith(
+        "CommandError: Interrupted: the payments in progress were finished first; the others are "
+        "left as they were for the next run."
+    )
+    done = completed_at_pi(pi_sandbox, paid)
+    assert 2 <= len(done) < len(paid)
+    listed = [line.split(":")[0] for line in out.splitlines() if ": complete (" in line]
+    assert listed and set(listed) <= set(done)
+    assert f"total {len(listed)}, failed 0, complete {len(listed)}" in out
+    stored = dict(Payment.objects.values_list("identifier", "status"))
+    assert {stored[i] for i in done} == {PaymentStatus.COMPLETED}
+    assert {stored[i] for i in paid if i not in done} == {PaymentStatus.APPROVED}

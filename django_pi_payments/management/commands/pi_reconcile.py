@@ -8,23 +8,42 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections
 
 from ...exceptions import PiError
 from ...http import POOL_SIZE
 from ...reconcile import NOT_TRIED, Outcome, ReconcileBusy, Report, reconcile
+from ...services.core import db_alias
 
 # Show progress on a terminal only when more than this many payments are due.
 PROGRESS_THRESHOLD = 20
 # The longest --older-than (ten years): a longer one puts the cutoff before the first datetime.
 MAX_OLDER_THAN = 10 * 365 * 24 * 60
+# The exit status of a run interrupted by Ctrl-C (SIGINT), as a shell reports one.
+INTERRUPTED = 130
+# Payments handled at once by default, on a database with SELECT … FOR UPDATE SKIP LOCKED.
+DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """:data:`DEFAULT_WORKERS`, or 1 on a database without ``SKIP LOCKED`` (SQLite): there the
+    workers take turns at the database's one write lock across their Pi calls, so more settle
+    nothing sooner, and SQLite gives a freed lock to whoever asks first, not to the longest
+    waiter: a worker could wait out the database's timeout and fail its payment."""
+    if connections[db_alias()].features.has_select_for_update_skip_locked:
+        return DEFAULT_WORKERS
+    return 1
 
 
 class Command(BaseCommand):
     """Reconcile Pi's incomplete payments and the local ones stuck in a non-final status."""
 
     help = (
-        "Complete, mark or cancel every incomplete Pi payment. Exits 1 when a payment failed "
-        "(from the command line; pass --no-fail-on-error to always exit 0)."
+        "Complete, mark or cancel every incomplete Pi payment. Exit status: 0 when every "
+        "payment was settled or is waiting (or another run holds the SQLite lock); 1 when a "
+        "payment failed or was not tried (pass --no-fail-on-error to exit 0 then), or Pi's "
+        "incomplete list or the database could not be read; 2 on a usage error; 130 when "
+        "interrupted (Ctrl-C)."
     )
 
     from_command_line = False
@@ -57,9 +76,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=4,
+            default=None,
             metavar="N",
-            help=f"Payments handled in parallel (default 4, at most {POOL_SIZE}).",
+            help=f"Payments handled in parallel (default {DEFAULT_WORKERS}, or 1 on SQLite; "
+            f"at most {POOL_SIZE}).",
         )
         parser.add_argument(
             "--json", action="store_true", help="Print one JSON document instead of a summary."
@@ -78,28 +98,42 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--older-than must be from 0 to {MAX_OLDER_THAN} minutes.", returncode=2
             )
-        if not 1 <= options["workers"] <= POOL_SIZE:
+        workers = options["workers"]
+        if workers is not None and not 1 <= workers <= POOL_SIZE:
             raise CommandError(f"--workers must be from 1 to {POOL_SIZE}.", returncode=2)
         fail_on_error = options["fail_on_error"]
         if fail_on_error is None:
             fail_on_error = self.from_command_line
-        self.progress_shown = 0
-        show_progress = self.stderr.isatty() and not options["json"] and options["verbosity"] > 0
+        self.handled: list[Outcome] = []
+        self.show_progress = (
+            self.stderr.isatty() and not options["json"] and options["verbosity"] > 0
+        )
         try:
             report = reconcile(
                 older_than=timedelta(minutes=options["older_than"]),
                 cancel_unpaid=options["cancel_unpaid"],
                 dry_run=options["dry_run"],
-                workers=options["workers"],
-                progress=self._progress if show_progress else None,
+                workers=workers or default_workers(),
+                progress=self._progress,
             )
+        except KeyboardInterrupt:
+            self._end_progress()
+            self._report(Report(dry_run=options["dry_run"], outcomes=self.handled), options)
+            if not self.from_command_line:
+                raise
+            raise CommandError(
+                "Interrupted: the payments in progress were finished first; the others are left "
+                "as they were for the next run.",
+                returncode=INTERRUPTED,
+            ) from None
         except ReconcileBusy as exc:
             self.stderr.write(f"pi_reconcile: {exc}; nothing done.")
             return
         except PiError as exc:
             raise CommandError(f"Could not read Pi's incomplete payments: {exc}") from None
-        if show_progress and self.progress_shown:
-            self.stderr.write("")
+        except DatabaseError as exc:
+            raise CommandError(f"The database could not be read: {exc}".strip()) from None
+        self._end_progress()
         self._report(report, options)
         if report.failed and fail_on_error:
             counts = report.counts
@@ -110,10 +144,14 @@ class Command(BaseCommand):
             )
 
     def _progress(self, outcome: Outcome) -> None:
-        self.progress_shown += 1
-        if self.progress_shown >= PROGRESS_THRESHOLD:
-            self.stderr.write(f"\rreconciled {self.progress_shown} payments…", ending="")
+        self.handled.append(outcome)
+        if self.show_progress and len(self.handled) >= PROGRESS_THRESHOLD:
+            self.stderr.write(f"\rreconciled {len(self.handled)} payments…", ending="")
             self.stderr.flush()
+
+    def _end_progress(self) -> None:
+        if self.show_progress and len(self.handled) >= PROGRESS_THRESHOLD:
+            self.stderr.write("")
 
     def _report(self, report: Report, options: dict[str, Any]) -> None:
         if options["json"]:
