@@ -40,7 +40,7 @@ from django.views.decorators.debug import sensitive_variables
 from .client import get_client, is_sendable_credential
 from .conf import pi_settings
 from .dto import UserDTO
-from .exceptions import MissingScope, PaymentError, PiAPIError, PiUnauthorized, PiUnavailable
+from .exceptions import MissingScope, PaymentError, PiAPIError, PiUnauthorized
 from .locking import write_first
 from .models import PiUser
 from .signals import pi_user_authenticated
@@ -148,8 +148,6 @@ def _ask_pi(access_token: str) -> UserDTO:
             raise _refuse(TOKEN_EXPIRED, _("The Pi access token has expired.")) from None
         raise _refuse(INVALID_TOKEN, _("Pi refused the access token.")) from None
     except PiAPIError as exc:
-        if exc.status == 429:
-            raise PiUnavailable("Pi API rate-limited the token check", status=429) from None
         # Pi refuses a bad token with 401. Any other answer (a wrong API_BASE_URL's 404, a
         # firewall's 403) says nothing about the token, and is not the user's to fix.
         logger.warning("Pi answered a token check with %s %s.", exc.status, exc.code)

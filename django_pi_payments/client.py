@@ -81,7 +81,7 @@ def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
     """Build the typed error for a non-2xx answer."""
     body = response.data if isinstance(response.data, dict) else {}
     excerpt = "" if body else _excerpt(response.text)
-    if response.status >= 500:
+    if response.status >= 500 or response.status == 429:  # an outage, or a rate limit: wait
         message = f"Pi API answered {response.status}"
         return PiUnavailable(
             f"{message}: {excerpt}" if excerpt else message, status=response.status

@@ -9,6 +9,7 @@ boolean, a text or an amount too long to store, metadata nested too deeply.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,8 @@ MAX_AMOUNT = Decimal(2**63 - 1) * STROOP
 # How deeply lists and objects may nest in a payment, whose metadata the payer chooses: far more
 # than an app's metadata needs, far less than exhausts Python's recursion limit when it is stored.
 MAX_NESTING = 64
+# What a database cannot store in text: NUL (PostgreSQL) and lone UTF-16 surrogates (UTF-8).
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 
 
 def parse_amount(value: Any) -> Decimal:
@@ -61,29 +64,35 @@ def _from_timestamp(value: Any) -> datetime | None:
         return None
 
 
-def without_nul(value: Any) -> Any:
-    """``value`` with every NUL character in its strings (keys included) replaced by U+FFFD.
+def storable(value: Any) -> Any:
+    """``value`` with every character in its strings (keys included) that a database cannot
+    store replaced by U+FFFD: NUL, which PostgreSQL refuses in text and ``jsonb``, and half of a
+    UTF-16 surrogate pair, which no UTF-8 database can encode.
 
-    PostgreSQL cannot store NUL in text or ``jsonb``, and a payer controls a payment's memo and
-    metadata: what is stored goes through this first.
+    A payer controls a payment's memo and metadata, and JSON can carry both characters as
+    escapes: what is stored goes through this first.
     """
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        return UNSTORABLE_RE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {without_nul(key): without_nul(item) for key, item in value.items()}
+        return {storable(key): storable(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [without_nul(item) for item in value]
+        return [storable(item) for item in value]
     return value
 
 
 def _str(data: dict[str, Any], key: str, limit: int | None = None) -> str:
-    """A string of Pi's answer, empty when missing or not a string; ``ValueError`` when it is
-    longer than ``limit`` (what no answer of Pi's holds, and the column storing it cannot)."""
+    """A string of Pi's answer, empty when missing or not a string. With a ``limit`` (a field
+    stored in a column of its own), ``ValueError`` when it is longer, or holds a character
+    :func:`storable` would replace: what no answer of Pi's holds, and the column cannot."""
     value = data.get(key)
     if not isinstance(value, str):
         return ""
-    if limit is not None and len(value) > limit:
-        raise ValueError(f"{key} is longer than {limit} characters")
+    if limit is not None:
+        if len(value) > limit:
+            raise ValueError(f"{key} is longer than {limit} characters")
+        if UNSTORABLE_RE.search(value):
+            raise ValueError(f"{key} holds a character that cannot be stored")
     return value
 
 
@@ -257,7 +266,7 @@ class UserDTO:
         return cls(
             uid=_str(data, "uid", 64),
             username=_str(data, "username", 150),
-            scopes=tuple(s for s in scopes if isinstance(s, str))
+            scopes=tuple(s for s in scopes if isinstance(s, str) and not UNSTORABLE_RE.search(s))
             if isinstance(scopes, list)
             else (),
             valid_until=expiry,

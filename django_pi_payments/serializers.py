@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -15,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .auth import MAX_TOKEN_LENGTH
-from .dto import without_nul
+from .dto import storable
 from .models import Payment
 
 
@@ -38,8 +37,6 @@ class AccessTokenSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 MAX_ERROR_LENGTH = 2000
-# Half of a UTF-16 surrogate pair, which JSON can escape ("\ud800") but UTF-8 cannot encode.
-LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 payment_identifier = RegexValidator(
     r"^[A-Za-z0-9]{1,64}$", _("Not a Pi payment identifier."), code="invalid_payment_id"
@@ -115,8 +112,7 @@ class ErrorRequestSerializer(serializers.Serializer[Any]):
         no lone surrogate (both become U+FFFD)."""
         error = attrs.get("error")
         text = error if isinstance(error, str) else json.dumps(error, default=str)
-        text = LONE_SURROGATE_RE.sub("\ufffd", text[:MAX_ERROR_LENGTH])
-        return {"paymentId": attrs["paymentId"], "error": without_nul(text)}
+        return {"paymentId": attrs["paymentId"], "error": storable(text[:MAX_ERROR_LENGTH])}
 
 
 class IncompleteTransactionSerializer(serializers.Serializer[Any]):

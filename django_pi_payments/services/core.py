@@ -19,7 +19,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import signals
-from ..dto import STROOP, PaymentDTO, without_nul
+from ..dto import STROOP, PaymentDTO, storable
 from ..exceptions import IllegalTransition
 from ..locking import write_first
 from ..models import TRANSITIONS, Payment, PaymentEvent, PaymentStatus, PiUser
@@ -83,14 +83,15 @@ def apply_dto(payment: Payment, dto: PaymentDTO) -> dict[str, list[str]]:
 
     The direction is set once, on a new payment: an old-style answer without ``direction`` reads
     as user-to-app, and must not turn a stored payout into one. The payer's memo and metadata
-    (and the raw answer holding them) are stored without NUL characters. A field filled for the
-    first time (e.g. the payer's address, known once the transaction is) is no change.
+    (and the raw answer holding them) are stored as :func:`~django_pi_payments.dto.storable`
+    leaves them. A field filled for the first time (e.g. the payer's address, known once the
+    transaction is) is no change.
     """
     before = {name: getattr(payment, name) for name in WATCHED_FIELDS} if payment.pk else {}
     payment.user_uid = dto.user_uid or payment.user_uid
     payment.amount = dto.amount
-    payment.memo = without_nul(dto.memo)
-    payment.metadata = without_nul(dto.metadata)
+    payment.memo = storable(dto.memo)
+    payment.metadata = storable(dto.metadata)
     payment.from_address = dto.from_address or payment.from_address
     payment.to_address = dto.to_address or payment.to_address
     if payment.pk is None:
@@ -99,7 +100,7 @@ def apply_dto(payment: Payment, dto: PaymentDTO) -> dict[str, list[str]]:
     payment.pi_created_at = dto.created_at or payment.pi_created_at
     if dto.txid and not payment.txid:
         payment.txid = dto.txid
-    payment.raw = without_nul(dto.raw)
+    payment.raw = storable(dto.raw)
     payment.last_synced_at = timezone.now()
     changed = {}
     for name, value in before.items():
@@ -224,14 +225,15 @@ def record_event(
     to_status: str = "",
     detail: dict[str, Any] | None = None,
 ) -> PaymentEvent:
-    """Write one audit row; ``detail`` must hold no secret."""
+    """Write one audit row; ``detail`` must hold no secret. Texts in it (Pi's error messages)
+    are stored as :func:`~django_pi_payments.dto.storable` leaves them."""
     return PaymentEvent.objects.create(
         payment=payment,
         kind=kind,
         source=source,
         from_status=from_status,
         to_status=to_status,
-        detail=detail or {},
+        detail=storable(detail) if detail else {},
     )
 
 

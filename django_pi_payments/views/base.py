@@ -129,6 +129,14 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
     return response
 
 
+class EscapedJSONRenderer(JSONRenderer):
+    """JSON with every character beyond ASCII escaped, whatever the site's ``UNICODE_JSON``: a
+    text from Pi or from the request that holds half of a UTF-16 surrogate pair cannot be encoded
+    as UTF-8, and would turn the answer into a 500; escaped, it is valid JSON."""
+
+    ensure_ascii = True
+
+
 class PiPaymentsAPIView(APIView):
     """Base view: JSON in and out, bodies of at most :data:`MAX_BODY_BYTES`, the app's errors.
 
@@ -138,7 +146,7 @@ class PiPaymentsAPIView(APIView):
     """
 
     parser_classes = [JSONBodyParser]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [EscapedJSONRenderer]
     versioning_class = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
+from django_pi_payments.client import get_client
 from django_pi_payments.models import PiUser
 
 from .conftest import AUTH_URL, ME_URL, sign_in
@@ -180,6 +181,30 @@ def test_pi_rate_limit_is_503(app, api, pi_sandbox, pioneer):
     response = sign_in(api, pioneer[1])
     assert response.status_code == 503
     assert response.json()["error"] == "pi_unavailable"
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"])
+@pytest.mark.parametrize("field", ["uid", "username"])
+def test_a_user_named_with_characters_no_database_stores_is_unreadable(
+    app, api, pi_sandbox, pioneer, field, odd
+):
+    user_data, token = pioneer
+    pi_sandbox.add_fault("me", status=200, body={**user_data, field: f"al{odd}ice"})
+    response = sign_in(api, token)
+    assert (response.status_code, response.json()["error"]) == (503, "pi_unavailable")
+    assert not PiUser.objects.exists()
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"])
+def test_a_scope_holding_characters_no_database_stores_is_left_out(
+    app, api, pi_sandbox, pioneer, odd
+):
+    _user, token = pioneer
+    me = get_client().me(token).raw
+    credentials = {**me["credentials"], "scopes": ["username", f"pay{odd}ments"]}
+    pi_sandbox.add_fault("me", status=200, body={**me, "credentials": credentials})
+    assert sign_in(api, token).status_code == 200
+    assert PiUser.objects.get().scopes == ["username"]
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -79,18 +80,47 @@ def test_incomplete_accepts_an_upper_case_txid(flow, pi_sandbox, signal_log):
     assert signal_log.count("completed", identifier) == 1
 
 
-def test_nul_characters_from_the_payer_are_stored_replaced(flow, pi_sandbox):
-    identifier = flow.create(memo="a\x00book", metadata={"order\x00": ["x\x00y"]})
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"])
+def test_characters_a_database_cannot_store_are_stored_replaced(flow, pi_sandbox, odd):
+    """NUL (refused by PostgreSQL) and half of a surrogate pair (which JSON escapes but UTF-8
+    cannot encode), in the payer's memo and metadata or in the frontend's error text."""
+    identifier = flow.create(memo=f"a{odd}book", metadata={f"order{odd}": [f"x{odd}y"]})
     response = flow.approve(identifier)
     assert response.status_code == 200, response.json()
     payment = Payment.objects.get(identifier=identifier)
     assert payment.memo == "a\ufffdbook"
     assert payment.metadata == {"order\ufffd": ["x\ufffdy"]}
     assert payment.raw["memo"] == "a\ufffdbook"
-    response = flow.post("error", {"paymentId": identifier, "error": "bad\x00thing"})
+    body = json.dumps({"paymentId": identifier, "error": f"bad{odd}thing"})  # escaped
+    response = flow.api.post("/pi_payment/error", body, content_type="application/json")
     assert response.status_code == 200, response.json()
     [reported] = events(identifier, "frontend_error")
     assert reported.detail["error"] == "bad\ufffdthing"
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"])
+def test_pis_error_message_is_audited_whatever_it_holds(flow, pi_sandbox, odd):
+    identifier, txid = flow.paid()
+    pi_sandbox.add_fault(
+        "complete", status=400, body={"error": "odd_refusal", "error_message": f"No{odd}pe."}
+    )
+    response = flow.complete(identifier, txid)
+    assert (response.status_code, response.json()["error"]) == (502, "pi_refused")
+    assert response.json()["detail"] == f"No{odd}pe."
+    [failure] = events(identifier, "pi_error")
+    assert failure.detail["message"] == "No\ufffdpe."
+    assert Payment.objects.get(identifier=identifier).status != S.COMPLETED
+
+
+@pytest.mark.parametrize("route", ["get_payment", "approve"])
+def test_pi_rate_limiting_a_payment_call_is_an_outage(flow, pi_sandbox, route):
+    identifier = flow.create()
+    pi_sandbox.add_fault(route, status=429, body={"error": "too_many_requests"})
+    response = flow.approve(identifier)
+    assert (response.status_code, response.json()["error"]) == (503, "pi_unavailable")
+    # Nothing was lost: the SDK's next attempt approves it.
+    response = flow.approve(identifier)
+    assert response.json()["payment"]["status"] == "approved"
 
 
 def test_an_answer_without_direction_does_not_turn_a_payout_around(app):
