@@ -1,9 +1,9 @@
 """``make bench``: every benchmark of docs/performance.md in one run, one table, one JSON file.
 
 Needs ``DATABASE_URL`` (PostgreSQL, e.g. from ``scripts/with-postgres.sh``) and uses ``REDIS_URL``
-when set (``scripts/with-redis.sh``). Starts the sandbox with 20 ms of latency per Pi call and
-gunicorn serving :mod:`benchmarks.project`, runs the four benchmarks, prints the table, writes
-``benchmarks/results.json`` and exits 1 when a target is missed.
+when set (``scripts/with-redis.sh``). Starts the sandbox with 20 ms of latency per Pi call (or
+``--latency-ms``) and gunicorn serving :mod:`benchmarks.project`, runs the four benchmarks, prints
+the table, writes ``benchmarks/results.json`` and exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from . import auth_request, callbacks, throughput
 from .servers import Gunicorn, Sandbox
 from .stats import describe, median_run
 
+# The issue's stand-in for the internet round trip to Pi; its targets are set against it.
 LATENCY_MS = 20
 RESULTS = Path(__file__).with_name("results.json")
 SETTINGS = "benchmarks.project.settings"
@@ -75,7 +76,7 @@ def calibrate(sandbox: Sandbox, count: int = 50) -> dict[str, float]:
     return describe(samples, digits=2)
 
 
-def machine() -> dict[str, Any]:
+def machine(latency_ms: int) -> dict[str, Any]:
     """What ran the benchmarks."""
     from django.db import connection
 
@@ -101,22 +102,22 @@ def machine() -> dict[str, Any]:
         "django": django.get_version(),
         "postgresql": postgres,
         "cache": "redis" if os.environ.get("REDIS_URL") else "file",
-        "latency_ms": LATENCY_MS,
+        "latency_ms": latency_ms,
     }
 
 
-def run_all(sizes: Sizes) -> dict[str, Any]:
+def run_all(sizes: Sizes, latency_ms: int = LATENCY_MS) -> dict[str, Any]:
     """Start the sandbox and gunicorn, run the four benchmarks, return every figure."""
     from django.core.management import call_command
 
     results: dict[str, Any] = {}
-    with Sandbox(LATENCY_MS) as sandbox:
+    with Sandbox(latency_ms) as sandbox:
         os.environ["BENCH_SANDBOX_URL"] = sandbox.url
         django.setup()
         from . import reconcile_scale  # uses the models: only once Django is set up
 
         call_command("migrate", verbosity=0)
-        results["machine"] = machine()
+        results["machine"] = machine(latency_ms)
         env = {"DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_SANDBOX_URL": sandbox.url}
         results["pi_round_trip_ms"] = calibrate(sandbox)
         step("callbacks")
@@ -190,18 +191,19 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out.append(Row(*fields))
 
     trip = results["pi_round_trip_ms"]
+    latency_ms = results["machine"]["latency_ms"]
     add("1 callbacks", "one Pi round trip (the app's transport)", _ms(trip))
     add(
         "1 callbacks",
-        "floor: one round trip / 20 ms (no app work)",
-        f"{trip['median'] / LATENCY_MS:.2f}",
+        f"floor: one round trip / {latency_ms} ms (no app work)",
+        f"{trip['median'] / latency_ms:.2f}",
     )
     for route in ("approve", "complete"):
         found = results["callbacks"][route]
         ratio = found["ratio"]
         add(
             "1 callbacks",
-            f"{route}: time / (Pi calls x 20 ms)",
+            f"{route}: time / (Pi calls x {latency_ms} ms)",
             f"{ratio['median']:.2f} (p95 {ratio['p95']:.2f})",
             "median <= 1.15",
             ratio["median"] <= 1.15,
@@ -332,13 +334,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (figures vary)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="the JSON file to write")
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=LATENCY_MS,
+        help=f"the sandbox's latency per Pi call (default {LATENCY_MS}; the targets assume it)",
+    )
     options = parser.parse_args(argv)
+    if options.latency_ms < 1:
+        parser.error("--latency-ms must be at least 1")
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         print("benchmarks need PostgreSQL: run `make bench` (DATABASE_URL)", file=sys.stderr)
         return 2
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     started = time.monotonic()
-    results = run_all(QUICK if options.quick else Sizes())
+    results = run_all(QUICK if options.quick else Sizes(), options.latency_ms)
     results["total_seconds"] = round(time.monotonic() - started, 1)
     table = rows(results)
     results["targets"] = [
