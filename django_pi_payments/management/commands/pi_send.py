@@ -8,6 +8,7 @@ from argparse import ArgumentParser
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from ... import services
 from ...exceptions import PaymentError
@@ -79,6 +80,11 @@ class Command(BaseCommand):
             ) from None
         except PaymentError as error:
             raise CommandError(f"{error.detail} ({error.code})") from None
+        except DatabaseError as error:
+            raise CommandError(
+                f"The database could not be used: {str(error).strip()}; a payment already "
+                "created at Pi is finished by pi_reconcile."
+            ) from None
         self._print(payment)
 
     def _print(self, payment: Payment) -> None:

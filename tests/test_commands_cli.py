@@ -1,0 +1,44 @@
+"""The management commands as an operator runs them: errors are one line, not a traceback."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from stellar_sdk import Keypair
+
+from django_pi_payments.management.commands.pi_send import Command as PiSend
+
+
+@pytest.fixture
+def database_down(transactional_db: None) -> Iterator[None]:
+    """The default database refuses every new connection while the test runs."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent/pi/shop.sqlite3"
+    else:
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
+
+
+def test_pi_send_with_the_database_down_is_a_command_error(settings, database_down):
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "WALLET_PRIVATE_SEED": Keypair.random().secret}
+    args = ["--uid", "pioneer", "--amount", "1", "--memo", "Prize"]
+    with pytest.raises(CommandError, match=r"^The database could not be used: "):
+        call_command("pi_send", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        PiSend(stdout=io.StringIO(), stderr=err).run_from_argv(
+            ["manage.py", "pi_send", "--skip-checks", *args]
+        )
+    assert exited.value.code == 1
+    assert err.getvalue().startswith("CommandError: The database could not be used: ")
