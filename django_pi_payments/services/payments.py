@@ -56,6 +56,10 @@ S = PaymentStatus
 IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 TXID_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 PAYMENTS_SCOPE = "payments"
+# The frontend errors kept per payment: a frontend stuck in a loop, or anyone who knows the
+# payment's identifier (the route is anonymous, as the Pi SDK's onError posts it), cannot grow
+# its audit log further.
+MAX_FRONTEND_ERRORS = 50
 
 
 def _check_identifier(identifier: str) -> None:
@@ -370,21 +374,23 @@ def sync(
 def record_frontend_error(
     identifier: str, error: str, *, source: str = EventSource.CALLBACK
 ) -> Payment:
-    """Audit an error the frontend reported for the payment, and sync it from Pi."""
+    """Audit an error the frontend reported for the payment (the first
+    :data:`MAX_FRONTEND_ERRORS` of them), and sync it from Pi."""
     dto = fetch(identifier)
     to_user = dto.direction == APP_TO_USER
     if to_user:
         sync(identifier, source=source, dto=dto)  # stored and synced as a payout is
     with atomic():
         payment, _created = lock_or_create(dto)
-        record_event(
-            payment,
-            "frontend_error",
-            source,
-            from_status=payment.status,
-            to_status=payment.status,
-            detail={"error": error[:500]},
-        )
+        if payment.events.filter(kind="frontend_error").count() < MAX_FRONTEND_ERRORS:
+            record_event(
+                payment,
+                "frontend_error",
+                source,
+                from_status=payment.status,
+                to_status=payment.status,
+                detail={"error": error[:500]},
+            )
         if not to_user:
             adopt(payment, dto, source=source)
     return payment

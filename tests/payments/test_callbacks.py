@@ -13,6 +13,7 @@ from django_pi_payments.auth import verify_access_token
 from django_pi_payments.client import get_client
 from django_pi_payments.exceptions import MissingScope, PaymentRejected
 from django_pi_payments.models import Payment, PaymentStatus
+from django_pi_payments.services import payments as payments_service
 
 from .conftest import events
 
@@ -283,6 +284,16 @@ def test_error_route_records_an_event(flow):
     assert response.status_code == 200
     (event,) = events(identifier, "frontend_error")
     assert "boom" in event.detail["error"]
+
+
+def test_the_first_frontend_errors_of_a_payment_are_kept(flow, monkeypatch):
+    monkeypatch.setattr(payments_service, "MAX_FRONTEND_ERRORS", 3)
+    identifier = flow.approved()
+    for n in range(5):
+        response = flow.post("error", {"paymentId": identifier, "error": f"boom {n}"})
+        assert response.status_code == 200
+    kept = events(identifier, "frontend_error")
+    assert sorted(event.detail["error"] for event in kept) == ["boom 0", "boom 1", "boom 2"]
 
 
 @pytest.mark.parametrize("raw", [b'"bad \\ud800"', b'"bad \\udfff\\u0000"'])
