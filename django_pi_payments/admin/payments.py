@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
 from django.db import connections, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
+from ..conf import NETWORKS
 from ..models import Payment, PaymentEvent
 from .actions import cancel_on_pi, complete_verified, sync_from_pi
 from .refunds import refund_to_payer
@@ -35,6 +36,25 @@ REFUND_PERMISSION = "pi_payments.refund_payment"
 OPERATE_PERMISSION = "pi_payments.change_payment"
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+class NetworkFilter(admin.SimpleListFilter):
+    """The two Pi networks. Django's filter for a field without choices lists the values found,
+    reading the network of every payment on each page of the list."""
+
+    title = _("network")
+    parameter_name = "network__exact"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        """Pi Network and Pi Testnet."""
+        return [(name, name) for name in NETWORKS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """The payments of the chosen network."""
+        value = self.value()
+        return queryset.filter(network=value) if value else queryset
 
 
 def non_atomic_everywhere(view: View) -> View:
@@ -92,7 +112,7 @@ class PaymentAdmin(PaymentAdminBase):
         "created_at",
         "completed_at",
     )
-    list_filter = ("status", "direction", "network", "created_at")
+    list_filter = ("status", "direction", NetworkFilter, "created_at")
     search_fields = ("=identifier", "=txid", "=user_uid", "pi_user__username")
     list_select_related = ("pi_user",)
     date_hierarchy = "created_at"

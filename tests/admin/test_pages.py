@@ -58,6 +58,29 @@ def test_changelist_columns_and_filters(admin_client: Client, make: PaymentMaker
     assert response.context["cl"].date_hierarchy == "created_at"
 
 
+def test_changelist_filters_by_network_without_reading_every_payment(
+    admin_client: Client, make: PaymentMaker
+) -> None:
+    testnet = make.completed()
+    mainnet = make.completed()
+    Payment.objects.filter(pk=mainnet.pk).update(network="Pi Network")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(reverse(CHANGELIST))
+    [network] = [spec for spec in response.context["cl"].filter_specs if spec.title == "network"]
+    assert [choice["display"] for choice in network.choices(response.context["cl"])] == [
+        "All",
+        "Pi Network",
+        "Pi Testnet",
+    ]
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"] and "network" in q["sql"]]
+
+    response = admin_client.get(reverse(CHANGELIST), {"network__exact": "Pi Network"})
+    assert list(response.context["cl"].result_list) == [mainnet]
+    response = admin_client.get(reverse(CHANGELIST), {"network__exact": "Pi Testnet"})
+    assert list(response.context["cl"].result_list) == [testnet]
+
+
 def test_changelist_filters_by_status(admin_client: Client, make: PaymentMaker) -> None:
     completed = make.completed()
     approved = make.approved()
