@@ -89,3 +89,18 @@ def test_a_port_in_use_is_a_command_error():
         port = taken.getsockname()[1]
         with pytest.raises(CommandError, match=f"could not listen on 127.0.0.1:{port}"):
             call_command("pi_sandbox", "--port", str(port))
+
+
+def test_allowed_origins_and_hosts_reach_the_sandbox():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        options = ["--allow-origin", "http://192.168.1.20:8000", "--allow-host", "sandbox"]
+        with pytest.raises(CommandError, match="could not listen"):
+            call_command("pi_sandbox", "--port", str(port), *options)
+
+
+def test_a_malformed_allowed_origin_is_a_command_error():
+    with pytest.raises(CommandError, match="is not an origin"):
+        call_command("pi_sandbox", "--port", "0", "--allow-origin", "shop.example")

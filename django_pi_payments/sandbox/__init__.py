@@ -10,11 +10,11 @@ when installed, to decode envelopes posted to ``POST /horizon/transactions``::
 
 or from a shell: ``python -m django_pi_payments.sandbox --port 8765``.
 
-Modules: :mod:`.server` (HTTP), :mod:`.routes` (route table), :mod:`.api` and :mod:`.control`
-(handlers), :mod:`.payments` (payment rules), :mod:`.horizon`, :mod:`.state` (data, lock,
-persistence), :mod:`.models`, :mod:`.faults`, :mod:`.traffic` (call log), :mod:`.errors` (error
-codes and statuses, including the simulator-specific choices), :mod:`.ids`, :mod:`.wire` (JSON),
-:mod:`.cli`.
+Modules: :mod:`.server` (HTTP), :mod:`.access` (the origins and host names it answers),
+:mod:`.routes` (route table), :mod:`.api` and :mod:`.control` (handlers), :mod:`.payments`
+(payment rules), :mod:`.horizon`, :mod:`.state` (data, lock, persistence), :mod:`.models`,
+:mod:`.faults`, :mod:`.traffic` (call log), :mod:`.errors` (error codes and statuses, including
+the simulator-specific choices), :mod:`.ids`, :mod:`.wire` (JSON), :mod:`.cli`.
 """
 
 from .cli import add_arguments, build_parser, main

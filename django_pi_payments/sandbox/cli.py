@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Protocol
 
+from .access import normalize_origin
 from .errors import SandboxError
 from .server import SandboxServer
 from .state import StateFileError
@@ -39,6 +40,13 @@ class Output(Protocol):
         """Flush what was written."""
 
 
+def _origin(text: str) -> str:
+    try:
+        return normalize_origin(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sandbox options to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -60,6 +68,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow a host other than loopback"
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        type=_origin,
+        metavar="ORIGIN",
+        help="also answer web pages of ORIGIN, e.g. http://192.168.1.20:8000 (loopback pages "
+        "always; null: file:// pages; *: any page); repeatable",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for the host name NAME, e.g. a Docker service name (IP "
+        "addresses and localhost always; *: any); repeatable",
     )
 
 
@@ -128,6 +153,8 @@ def _start(options: argparse.Namespace) -> SandboxServer:
             latency_ms=options.latency_ms,
             state_file=options.state_file,
             approval_timeout_seconds=options.approval_timeout,
+            allowed_origins=options.allow_origin,
+            allowed_hosts=options.allow_host,
         )
     except SandboxError as exc:
         raise StartRefused(f"The sandbox refused its options: {exc}") from None

@@ -13,6 +13,10 @@ invalid_api_key *sim*           401     payment route without ``Authorization: K
 invalid_access_token *sim*      401     ``/v2/me`` without a known, unrevoked ``Bearer`` token
 expired_access_token *sim*      401     ``/v2/me`` with a token past its ``valid_until``
 forbidden                       403     never by itself; status used when a fault body names it
+forbidden_origin *sim*          403     a web page of an origin the sandbox does not answer
+                                        (``access.py``: loopback pages and ``--allow-origin``)
+forbidden_host *sim*            403     a ``Host`` name the sandbox does not answer (DNS
+                                        rebinding; ``access.py``: IPs, localhost, ``--allow-host``)
 payment_not_found               404     unknown payment identifier
 user_not_found                  404     unknown uid (A2U create, control API)
 token_not_found *sim*           404     control API: unknown access token
@@ -77,6 +81,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_access_token": 401,
     "expired_access_token": 401,
     "forbidden": 403,
+    "forbidden_origin": 403,
+    "forbidden_host": 403,
     "payment_not_found": 404,
     "user_not_found": 404,
     "token_not_found": 404,

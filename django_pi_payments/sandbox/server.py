@@ -10,9 +10,12 @@ soon as it arrives, and its answer leaves ``latency_ms`` after the arrival. The 
 is part of that round trip, as a remote server's is: a client waits ``latency_ms`` plus its own
 overhead, not plus the simulator's.
 
-Answers under ``/sandbox/`` (the control API and ``/sandbox/pi-sdk.js``) carry
-``Access-Control-Allow-Origin: *`` and ``OPTIONS`` preflights there are granted, so that the
-``window.Pi`` of a shop page on another origin can drive the control API.
+Every request passes :class:`~.access.AccessPolicy` first: web pages of other origins than
+loopback ones and the ``allowed_origins``, and ``Host`` names that DNS rebinding could point here
+(other than the ``allowed_hosts``), get a 403 and change nothing. Answers under ``/sandbox/``
+(the control API and ``/sandbox/pi-sdk.js``) to an allowed page carry
+``Access-Control-Allow-Origin: <its origin>``, and ``OPTIONS`` preflights there are granted, so
+that the ``window.Pi`` of a shop page on another (loopback) origin can drive the control API.
 
 A request line in absolute form (an HTTP proxy request, e.g.
 ``GET https://api.testnet.minepi.com/accounts/G...``) is routed to the Horizon handlers, or to
@@ -30,13 +33,14 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from .access import AccessPolicy
 from .errors import SandboxError
 from .faults import Fault, fault_reply
 from .ids import iso_millis
@@ -55,12 +59,9 @@ MAX_BODY_BYTES = 1024 * 1024
 # The first path segments of the sandbox's own routes.
 SANDBOX_SEGMENTS = frozenset({"v2", "horizon", "sandbox"})
 
-# Every /sandbox/ answer: pages on any origin may read it (the sandbox holds no secrets).
-CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),)
-# The answer to a CORS preflight of a /sandbox/ route (Private-Network: Chrome asks it of pages
-# on a LAN address that call a loopback sandbox).
+# The answer to a CORS preflight of a /sandbox/ route, besides the allowed origin
+# (Private-Network: Chrome asks it of pages on a LAN address that call a loopback sandbox).
 PREFLIGHT_HEADERS = (
-    *CORS_HEADERS,
     ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
     ("Access-Control-Allow-Headers", "Content-Type, Authorization"),
     ("Access-Control-Allow-Private-Network", "true"),
@@ -68,14 +69,15 @@ PREFLIGHT_HEADERS = (
 )
 
 
-def _split_target(target: str) -> tuple[str, dict[str, str]]:
-    """Return the routed path and query of a request target (origin or absolute form)."""
+def _split_target(target: str) -> tuple[str, dict[str, str], bool]:
+    """Return the routed path and query of a request target, and whether it is in absolute
+    form (a proxy request)."""
     parts = urlsplit(target)
     path = parts.path or "/"
-    proxied = parts.scheme in ("http", "https") and parts.hostname != PLATFORM_HOST
-    if proxied and path.split("/")[1] not in SANDBOX_SEGMENTS:
+    absolute = parts.scheme in ("http", "https")
+    if absolute and parts.hostname != PLATFORM_HOST and path.split("/")[1] not in SANDBOX_SEGMENTS:
         path = "/horizon" + path
-    return path, dict(parse_qsl(parts.query))
+    return path, dict(parse_qsl(parts.query)), absolute
 
 
 def _auth_kind(header: str | None) -> str | None:
@@ -90,9 +92,10 @@ class _HTTPServer(ThreadingHTTPServer):
     # test) overflow it, and the kernel resets the connections it could not queue.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
+    def __init__(self, address: tuple[str, int], state: SandboxState, access: AccessPolicy) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.state = state
+        self.access = access
         self.base_url = ""
         self.stopping = threading.Event()
         self._sockets: set[socket.socket] = set()
@@ -174,9 +177,20 @@ class _Handler(BaseHTTPRequestHandler):
             )
         return self.rfile.read(length) if length > 0 else b""
 
+    def _refused(self, proxied: bool) -> SandboxError | None:
+        """The error refusing this request's ``Origin`` or ``Host`` (logged once per value)."""
+        origin, host = self.headers.get("Origin"), self.headers.get("Host")
+        try:
+            self.server.access.check(origin, host, proxied=proxied)
+        except SandboxError as error:
+            if self.server.access.first_refusal(f"{error.code} {origin} {host}"):
+                logger.warning("Refused a request to %s: %s", self.path[:200], error.message)
+            return error
+        return None
+
     def _handle(self) -> None:
         state, base_url = self.server.state, self.server.base_url
-        path, query = _split_target(self.path)
+        path, query, proxied = _split_target(self.path)
         cors = path.startswith(CONTROL_PREFIX)
         try:
             body = self._read_body()
@@ -184,8 +198,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(error_response(error, base_url), cors=cors)
             return
+        refusal = self._refused(proxied)
+        if refusal is not None:
+            self._send(error_response(refusal, base_url))
+            return
         if cors and self.command == "OPTIONS":
-            self._send(Response(200, b"", "text/plain; charset=utf-8", PREFLIGHT_HEADERS))
+            response = Response(200, b"", "text/plain; charset=utf-8", PREFLIGHT_HEADERS)
+            self._send(response, cors=True)
             return
         try:
             route, params = resolve(self.command, path)
@@ -272,8 +291,11 @@ class _Handler(BaseHTTPRequestHandler):
             f"Content-Type: {response.content_type}",
             f"Content-Length: {len(response.body)}",
         ]
-        extra = (*response.headers, *(CORS_HEADERS if cors else ()))
-        head.extend(f"{name}: {value}" for name, value in extra)
+        head.extend(f"{name}: {value}" for name, value in response.headers)
+        origin = self.headers.get("Origin")
+        if cors and origin is not None and self.server.access.origin_allowed(origin):
+            head.append(f"Access-Control-Allow-Origin: {origin}")
+            head.append("Vary: Origin")
         if self.close_connection:
             head.append("Connection: close")
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
@@ -284,6 +306,9 @@ class SandboxServer:
 
     ``with SandboxServer() as sandbox:`` starts it in a daemon thread and stops it on exit;
     ``clock`` (POSIX seconds) can be injected for approval-timeout and token-expiry tests.
+    ``allowed_origins`` (``scheme://host[:port]``, ``null``, ``*``) and ``allowed_hosts`` (host
+    names, ``*``) widen what :class:`~.access.AccessPolicy` answers; a malformed origin raises
+    ``ValueError``.
     """
 
     def __init__(
@@ -297,7 +322,10 @@ class SandboxServer:
         state_file: str | os.PathLike[str] | None = None,
         approval_timeout_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        allowed_origins: Iterable[str] = (),
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
+        access = AccessPolicy(allowed_origins, allowed_hosts)
         self.state = SandboxState(
             api_key=api_key,
             state_file=state_file,
@@ -308,7 +336,7 @@ class SandboxServer:
                 "approval_timeout_seconds": approval_timeout_seconds,
             },
         )
-        self._httpd = _HTTPServer((host, port), self.state)
+        self._httpd = _HTTPServer((host, port), self.state, access)
         self._httpd.base_url = self.url
         self._thread: threading.Thread | None = None
         self._serving = False

@@ -15,13 +15,12 @@ from .conftest import Api, error_of
 SCRIPT = resources.files("django_pi_payments.sandbox").joinpath("static", "pi-sdk.js")
 
 
-def test_the_script_is_served_to_any_origin(api: Api) -> None:
-    response = api.get("/sandbox/pi-sdk.js", auth=None)
+def test_the_script_is_served(api: Api) -> None:
+    response = api.get("/sandbox/pi-sdk.js", auth=None)  # a <script src> sends no Origin
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert response.headers["Cache-Control"] == "no-cache"
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert response.content == SCRIPT.read_bytes()
     assert b"window.Pi = Object.freeze({ init, authenticate, createPayment });" in response.content
 
@@ -40,14 +39,20 @@ def test_route_literals_are_not_patterns(api: Api) -> None:
     assert (response.status_code, error_of(response)) == (404, "not_found")
 
 
-def test_control_answers_allow_any_origin(api: Api) -> None:
+def test_control_answers_allow_a_shop_on_loopback(api: Api) -> None:
+    shop = {"Origin": "http://127.0.0.1:8000"}
     for response in (
-        api.get("/sandbox/users", auth=None),
-        api.post("/sandbox/tokens", json={"uid": "nobody"}, auth=None),  # an error answer too
-        api.get("/sandbox/nothing-here", auth=None),
+        api.get("/sandbox/pi-sdk.js", auth=None, headers=shop),
+        api.get("/sandbox/users", auth=None, headers=shop),
+        api.post("/sandbox/tokens", json={"uid": "nobody"}, auth=None, headers=shop),  # an error
+        api.get("/sandbox/nothing-here", auth=None, headers=shop),
     ):
-        assert response.headers["Access-Control-Allow-Origin"] == "*", response.url
-    for response in (api.get("/v2/payments/incomplete_server_payments"), api.get("/horizon/")):
+        assert response.headers["Access-Control-Allow-Origin"] == shop["Origin"], response.url
+    for response in (
+        api.get("/v2/payments/incomplete_server_payments", headers=shop),
+        api.get("/horizon/", headers=shop),
+        api.get("/sandbox/users", auth=None),  # not a browser's cross-origin call
+    ):
         assert "Access-Control-Allow-Origin" not in response.headers, response.url
 
 
@@ -65,7 +70,7 @@ def test_control_preflights_are_granted(api: Api) -> None:
 
     assert response.status_code == 200
     assert response.content == b""
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
     assert response.headers["Access-Control-Allow-Methods"] == "GET, POST, DELETE, OPTIONS"
     assert response.headers["Access-Control-Allow-Headers"] == "Content-Type, Authorization"
     assert response.headers["Access-Control-Allow-Private-Network"] == "true"

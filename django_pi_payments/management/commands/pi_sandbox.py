@@ -18,6 +18,8 @@ SANDBOX_OPTIONS = (
     "state_file",
     "approval_timeout",
     "allow_remote",
+    "allow_origin",
+    "allow_host",
 )
 
 
