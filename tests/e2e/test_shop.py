@@ -46,6 +46,10 @@ def test_buy_confirm_and_see_the_order_paid(
     page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle
 ) -> None:
     shots = Screenshots("purchase")
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     sign_in(page, shop, "ada", shots)
 
     buy(page, PIE)
@@ -65,6 +69,7 @@ def test_buy_confirm_and_see_the_order_paid(
     expect(row).to_have_attribute("data-identifier", payment["identifier"])
     expect(row).to_have_attribute("data-status", "completed")
     shots.take(page, "orders-and-payments")
+    assert errors == []  # nothing failed to load, no script error
 
 
 def test_cancel_in_the_wallet_cancels_the_order(
