@@ -118,7 +118,7 @@ def check_settings(
             )
         )
     if not url_errors:
-        messages.extend(_route_errors(user))
+        messages.extend(_route_errors())
     return messages
 
 
@@ -211,7 +211,7 @@ def _without_credentials(text: str, proxies: Mapping[str, str]) -> str:
     return text
 
 
-def _route_errors(user: dict[str, Any]) -> list[CheckMessage]:
+def _route_errors() -> list[CheckMessage]:
     """E010 when the proxy or the CA bundle the environment sets for Pi or Horizon cannot be
     used: the transports read them once, at their first call, which would fail with a 500."""
     messages: list[CheckMessage] = []
