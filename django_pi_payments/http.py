@@ -25,6 +25,7 @@ of :meth:`Transport.request` or of the HTTP library beneath it (``sensitive_vari
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import logging
 import random
@@ -212,7 +213,19 @@ class Transport:
         safe = method.upper() == "GET"
         attempt = 0
         while True:
-            pool, prefix = self._pool()
+            route = None
+            # An error here may repeat the proxy's credentials: it is not even kept as context.
+            with contextlib.suppress(requests.RequestException, HTTPError, ValueError):
+                route = self._pool()
+            if route is None:
+                # The environment's proxy cannot be used (SOCKS without PySocks, a malformed URL).
+                unusable = (
+                    f"calls to {self._netloc} cannot be sent through the proxy of the "
+                    "environment (manage.py check explains it: pi_payments.E010)"
+                )
+                logger.error("%s", unusable)
+                raise PiUnavailable(unusable, request_sent=False)
+            pool, prefix = route
             started = time.monotonic()
             unsendable = False
             try:

@@ -91,3 +91,21 @@ def test_variables_are_shown_where_no_secret_is_held(pi_sandbox):
         client.get_payment(identifier)
     assert identifier not in str(caught.value)
     assert identifier in report(caught.value)
+
+
+@pytest.mark.parametrize("proxy", ["socks5://user:s3cret@127.0.0.1:9", "http://user:s3cret@[bad"])
+def test_a_proxy_that_cannot_be_used_is_an_outage_naming_no_credentials(
+    pi_sandbox, monkeypatch, caplog, proxy
+):
+    """Under a WSGI server no system check runs: the first call meets the unusable proxy."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    transport = Transport(pi_sandbox.url, timeout=2, max_retries=0)
+    with caplog.at_level(logging.DEBUG), pytest.raises(PiUnavailable) as failure:
+        transport.request("GET", "/v2/payments/x")
+    assert "pi_payments.E010" in str(failure.value)
+    assert failure.value.request_sent is False
+    assert failure.value.__context__ is None
+    assert "s3cret" not in caplog.text + str(failure.value)
+    assert pi_sandbox.calls() == []
