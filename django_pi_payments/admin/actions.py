@@ -44,6 +44,11 @@ CONFIRMATION_TEMPLATE = "admin/pi_payments/cancel_confirmation.html"
 # and ``post`` (includes/confirm_buttons.html).
 CONFIRMATION_FIELDS = 3
 
+# The most payments one run of an action handles. Each costs calls to Pi Network (and a refund,
+# a transaction on the chain), all within one HTTP request, which must end before the server's
+# timeout; pi_reconcile settles any number.
+MAX_PAYMENTS_PER_ACTION = 50
+
 CANCEL = gettext_lazy("Cancel on Pi Network")
 SYNC = gettext_lazy("Sync from Pi Network")
 COMPLETE = gettext_lazy("Complete verified payments")
@@ -141,6 +146,23 @@ def for_each_while_reachable(
             else:
                 on_busy(payment)
             stopped = _("not tried: the database is busy.")
+
+
+def within_one_run(
+    modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
+) -> bool:
+    """Whether the selection is at most :data:`MAX_PAYMENTS_PER_ACTION` payments; if not, say so
+    with an error message, before a payment is read or Pi called: nothing is done."""
+    selected = queryset.count()
+    if selected <= MAX_PAYMENTS_PER_ACTION:
+        return True
+    message = _(
+        "Nothing was done: %(count)d payments are too many for one run of this action, which "
+        "calls Pi Network for each of them while the page waits. Select at most %(limit)d, for "
+        "example by filtering the list; pi_reconcile settles any number of payments."
+    ) % {"count": selected, "limit": MAX_PAYMENTS_PER_ACTION}
+    modeladmin.message_user(request, message, messages.ERROR)
+    return False
 
 
 def fits_one_form(
@@ -281,6 +303,8 @@ def cancel_on_pi(
     same selection back with ``post=yes``, and only then is :func:`services.cancel` called, once
     per payment.
     """
+    if not within_one_run(modeladmin, request, queryset):
+        return None
     payments = list(queryset.select_related("pi_user"))
     if request.POST.get("post") != "yes":
         return cancel_confirmation(modeladmin, request, payments)
@@ -341,6 +365,8 @@ def sync_from_pi(
     modeladmin: admin.ModelAdmin[Payment], request: HttpRequest, queryset: QuerySet[Payment]
 ) -> None:
     """Adopt Pi's current state for each selected payment through :func:`services.sync`."""
+    if not within_one_run(modeladmin, request, queryset):
+        return
     for_each_while_reachable(
         modeladmin,
         request,
@@ -405,6 +431,8 @@ def complete_verified(
     fetched once and handed to :func:`services.complete`, which checks it (Pi's flags, the
     network, Horizon) before calling Pi's complete.
     """
+    if not within_one_run(modeladmin, request, queryset):
+        return
     for_each_while_reachable(
         modeladmin,
         request,

@@ -36,6 +36,7 @@ from .actions import (
     report_busy,
     report_error,
     status_label,
+    within_one_run,
 )
 
 CONFIRMATION_TEMPLATE = "admin/pi_payments/refund_confirmation.html"
@@ -176,6 +177,8 @@ def refund_to_payer(
 
     An invalid amount shows the page again with the error, and nothing is refunded.
     """
+    if not within_one_run(modeladmin, request, queryset):
+        return None
     payments = list(queryset.select_related("pi_user"))
     if request.POST.get("post") != "yes":
         # Refused before each payment's refundable amount is read when even a page offering no

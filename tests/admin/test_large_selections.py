@@ -1,4 +1,5 @@
-"""Selections too large for one confirmation form: refused with a message, never a 400 page.
+"""Selections too large for one run of an action (each payment costs calls to Pi while the page
+waits) or for one confirmation form: refused with a message, never a timeout or a 400 page.
 
 Django refuses a POST with more fields than ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` (1000 by default)
 with a bare "400 Bad Request". A confirmation page posts one field per payment (a refund's also
@@ -17,6 +18,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from django_pi_payments.admin import actions
 from django_pi_payments.models import Direction, Payment, PaymentStatus
 from django_pi_payments.testing import SandboxHandle
 from tests.a2u.conftest import a2u, wallet
@@ -66,11 +68,7 @@ def too_many(count: int, fields: int, limit: int) -> tuple[str, str]:
     )
 
 
-def test_selecting_all_of_more_payments_than_the_limit_allows_is_refused_clearly(
-    admin_client: Client, settings: Any
-) -> None:
-    """The default limit: "Select all 1,001 payments", then Cancel on Pi Network."""
-    assert settings.DATA_UPLOAD_MAX_NUMBER_FIELDS == 1000
+def cancelled_payments(count: int) -> None:
     Payment.objects.bulk_create(
         Payment(
             identifier=f"cancelled-{n}",
@@ -80,21 +78,66 @@ def test_selecting_all_of_more_payments_than_the_limit_allows_is_refused_clearly
             network="Pi Testnet",
             status=PaymentStatus.CANCELLED,
         )
-        for n in range(1001)
+        for n in range(count)
     )
+
+
+def select_all(action: str) -> dict[str, Any]:
+    """ "Select all", then the action, as the changelist's form posts them."""
     page = Payment.objects.all()[:100]  # the changelist's first page, whose boxes are ticked
-    data = {
-        "action": "cancel_on_pi",
+    return {
+        "action": action,
         "index": "0",
         "select_across": "1",
         "_selected_action": [payment.pk for payment in page],
     }
 
-    response = admin_client.post(changelist(), data, follow=True)
 
-    assert response.status_code == 200
-    assert redirected(response)
-    assert messages_of(response) == [too_many(1001, 1004, 1000)]
+def over_the_run_limit(count: int, limit: int) -> tuple[str, str]:
+    return (
+        "error",
+        f"Nothing was done: {count} payments are too many for one run of this action, which "
+        "calls Pi Network for each of them while the page waits. Select at most "
+        f"{limit}, for example by filtering the list; pi_reconcile settles any number of "
+        "payments.",
+    )
+
+
+@pytest.mark.parametrize(
+    "action", ["cancel_on_pi", "sync_from_pi", "complete_verified", "refund_to_payer"]
+)
+def test_selecting_all_of_many_payments_is_refused_before_reading_them(
+    admin_client: Client, a2u: SandboxHandle, action: str
+) -> None:
+    """Each payment costs calls to Pi within the request: "Select all 1,001 payments" would
+    outlast any server timeout."""
+    cancelled_payments(1001)
+    a2u.clear_calls()
+
+    with CaptureQueriesContext(connection) as queries:
+        posted = admin_client.post(changelist(), select_all(action))
+
+    assert posted.status_code == 302
+    assert messages_of(admin_client.get(posted.url)) == [over_the_run_limit(1001, 50)]
+    assert a2u.calls() == []
+    payment_reads = [q["sql"] for q in queries if '"pi_payments_payment"' in q["sql"]]
+    # The changelist's page (LIMIT) and counts: no read of every selected payment.
+    assert all("LIMIT" in sql or "COUNT" in sql for sql in payment_reads)
+
+
+def test_an_action_runs_on_as_many_payments_as_its_limit(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions, "MAX_PAYMENTS_PER_ACTION", 3)
+    cancelled_payments(4)
+    three = list(Payment.objects.order_by("pk")[:3])
+    data = {"action": "complete_verified", "_selected_action": [p.pk for p in three]}
+
+    response = admin_client.post(changelist(), data, follow=True)
+    assert [level for level, _text in messages_of(response)] == ["info"] * 3  # skipped: final
+
+    response = admin_client.post(changelist(), select_all("complete_verified"), follow=True)
+    assert messages_of(response) == [over_the_run_limit(4, 3)]
 
 
 def test_cancel_shows_the_largest_selection_that_fits_and_refuses_one_more(
