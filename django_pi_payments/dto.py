@@ -73,6 +73,8 @@ def storable(value: Any) -> Any:
     escapes: what is stored goes through this first.
     """
     if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:  # the common case, at a fraction of the cost
+            return value
         return UNSTORABLE_RE.sub("\ufffd", value)
     if isinstance(value, dict):
         return {storable(key): storable(item) for key, item in value.items()}
