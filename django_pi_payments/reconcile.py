@@ -343,6 +343,12 @@ def _run_pool(
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     yield from results(done)
+            except KeyboardInterrupt:
+                # The payments already running finish (none is left half done): report them too.
+                for future in pending:
+                    future.cancel()
+                yield from results(wait(pending).done - {f for f in pending if f.cancelled()})
+                raise
             except BaseException:
                 for future in pending:
                     future.cancel()
