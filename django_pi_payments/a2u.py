@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import SETTINGS_NAME, BuiltFromSettings, pi_settings
-from .dto import STROOP, parse_datetime
+from .dto import STROOP, TXID_RE, parse_datetime
 from .exceptions import HorizonError, PiUnavailable
 from .horizon import HorizonClient
 
@@ -214,7 +214,10 @@ class WalletHorizon(HorizonClient):
                     and record.get("successful") is True
                     and record.get("source_account") == account_id
                 ):
-                    return str(record["hash"])
+                    found = record.get("hash")
+                    if isinstance(found, str) and TXID_RE.fullmatch(found):
+                        return found
+                    raise HorizonError(f"Horizon listed the transaction of {memo} without a hash.")
                 created = parse_datetime(record.get("created_at"))
                 if created is not None and created < since:
                     return None

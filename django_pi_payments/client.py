@@ -84,7 +84,9 @@ def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
     if response.status >= 500 or response.status == 429:  # an outage, or a rate limit: wait
         message = f"Pi API answered {response.status}"
         return PiUnavailable(
-            f"{message}: {excerpt}" if excerpt else message, status=response.status
+            f"{message}: {excerpt}" if excerpt else message,
+            status=response.status,
+            request_sent=response.status != 429,  # a rate limit refuses before acting
         )
     code = body.get("error") if isinstance(body.get("error"), str) else None
     payment = None

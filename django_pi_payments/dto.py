@@ -25,6 +25,8 @@ MAX_AMOUNT = Decimal(2**63 - 1) * STROOP
 # How deeply lists and objects may nest in a payment, whose metadata the payer chooses: far more
 # than an app's metadata needs, far less than exhausts Python's recursion limit when it is stored.
 MAX_NESTING = 64
+# A transaction's id on the Pi Blockchain: its hash, 64 hexadecimal characters.
+TXID_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 # What a database cannot store in text: NUL (PostgreSQL) and lone UTF-16 surrogates (UTF-8).
 UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 
@@ -138,12 +140,12 @@ class TransactionDTO:
     @classmethod
     def from_json(cls, data: Any) -> TransactionDTO | None:
         """Parse Pi's ``transaction`` object; ``None`` when no transaction is linked, and
-        ``ValueError`` when ``verified`` is not a boolean."""
+        ``ValueError`` when the txid is not a transaction hash or ``verified`` not a boolean."""
         if not isinstance(data, dict) or not data.get("txid"):
             return None
-        txid = str(data["txid"])
-        if len(txid) > 64:
-            raise ValueError("txid is longer than 64 characters")
+        txid = data["txid"]
+        if not isinstance(txid, str) or not TXID_RE.fullmatch(txid):
+            raise ValueError("txid is not a transaction hash (64 hexadecimal characters)")
         return cls(txid=txid, verified=_flag(data, "verified"), link=_str(data, "_link"))
 
 

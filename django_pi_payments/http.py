@@ -8,9 +8,9 @@ with exponential backoff and jitter only where repeating the request is safe:
 * GET: on connection errors, timeouts and 502/503/504 answers;
 * POST: only when the connection was refused, i.e. the request provably never left.
 
-The timeout bounds the whole attempt, the answer's body included: a server that trickles its
-answer a byte at a time cannot hold a thread longer. An answer larger than
-:data:`MAX_ANSWER_BYTES` is refused before it fills the memory.
+The timeout bounds connecting and each wait for data, and the body of an answer that declares
+its length as a whole: a server that trickles such a body a byte at a time cannot hold a thread
+longer. An answer larger than :data:`MAX_ANSWER_BYTES` is refused before it fills the memory.
 
 Each call goes straight to the adapter's urllib3 connection pool. The request and response objects
 of ``Session.request`` would cost more CPU than the HTTP exchange itself (about 0.9 million
@@ -218,10 +218,12 @@ class Transport:
             with contextlib.suppress(requests.RequestException, HTTPError, ValueError):
                 route = self._pool()
             if route is None:
-                # The environment's proxy cannot be used (SOCKS without PySocks, a malformed URL).
+                # The base URL, or the environment's proxy for it, cannot be used (a port out of
+                # range; SOCKS without PySocks, a malformed proxy URL).
                 unusable = (
-                    f"calls to {self._netloc} cannot be sent through the proxy of the "
-                    "environment (manage.py check explains it: pi_payments.E010)"
+                    f"calls to {self._netloc} cannot be sent: the URL or the proxy of the "
+                    "environment for it is unusable (manage.py check explains it: "
+                    "pi_payments.E009, E010)"
                 )
                 logger.error("%s", unusable)
                 raise PiUnavailable(unusable, request_sent=False)

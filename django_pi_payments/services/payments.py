@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from ..auth import require_scope
 from ..client import get_client
 from ..conf import pi_settings
-from ..dto import APP_TO_USER, USER_TO_APP, PaymentDTO
+from ..dto import APP_TO_USER, TXID_RE, USER_TO_APP, PaymentDTO
 from ..exceptions import (
     HorizonError,
     IllegalTransition,
@@ -54,7 +54,6 @@ logger = logging.getLogger("django_pi_payments.services")
 
 S = PaymentStatus
 IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
-TXID_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 PAYMENTS_SCOPE = "payments"
 # The frontend errors kept per payment: a frontend stuck in a loop, or anyone who knows the
 # payment's identifier (the route is anonymous, as the Pi SDK's onError posts it), cannot grow

@@ -81,6 +81,40 @@ def test_crash_after_submit_is_found_on_the_chain_not_paid_again(
     assert kinds(payment.identifier) == ["a2u_created", "a2u_tx_found", "completed"]
 
 
+@pytest.mark.parametrize("odd", [None, "ab\x00", "ab\ud800", "not a hash"])
+def test_a_transaction_horizon_lists_without_a_hash_is_not_paid_again(
+    a2u: SandboxHandle,
+    pioneer: str,
+    monkeypatch: pytest.MonkeyPatch,
+    signal_log: SignalLog,
+    odd: str | None,
+) -> None:
+    payment = crashed_send(monkeypatch, WalletHorizon, "submit", pioneer)
+    (tx,) = ledger_for(a2u, payment.identifier)
+    record = {
+        "hash": odd,
+        "memo_type": "text",
+        "memo": payment.identifier,
+        "successful": True,
+        "source_account": tx["source_account"],
+        "created_at": timezone.now().isoformat(),
+        "paging_token": "1",
+    }
+    listed = {"_embedded": {"records": [record]}}
+    a2u.add_fault("horizon_account_transactions", status=200, body=listed, count=None)
+    a2u.clear_calls()
+
+    out = reconcile()
+
+    assert f"{payment.identifier}: failed" in out
+    payment.refresh_from_db()
+    assert (payment.status, payment.txid) == (S.APPROVED, None)
+    assert len(a2u.ledger()) == 1 and a2u.calls("horizon_submit") == []
+    a2u.clear_faults()
+    reconcile()
+    assert_paid_once(a2u, payment, signal_log)
+
+
 def test_crash_after_complete_at_pi_is_marked_completed(
     a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
 ) -> None:

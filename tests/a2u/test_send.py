@@ -19,7 +19,7 @@ from stellar_sdk import Keypair
 from django_pi_payments import services
 from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.dto import MAX_NESTING
-from django_pi_payments.exceptions import InvalidRequest
+from django_pi_payments.exceptions import InvalidRequest, PiUnreachable
 from django_pi_payments.models import A2ULock, Payment, PaymentStatus
 from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.services.a2u import checked_amount
@@ -394,6 +394,20 @@ def test_a_lost_answer_to_the_creation_is_found_in_pi_incomplete_list(
     assert payment.status == S.COMPLETED
     assert len(a2u.payments()) == 1
     assert len(a2u.ledger()) == 1
+
+
+def test_pi_rate_limiting_the_creation_created_nothing(a2u: SandboxHandle, pioneer: str) -> None:
+    """A 429 refuses before acting: not "Pi may have created it", even when the list of payments
+    in flight cannot be read either."""
+    a2u.add_fault("create_payment", status=429, body={"error": "too_many_requests"})
+    a2u.add_fault("incomplete_server_payments", status=429, count=None)
+
+    with pytest.raises(PiUnreachable) as failure:
+        services.send_payment(pioneer, "1.25", "prize")
+
+    assert failure.value.code == "pi_unavailable"
+    assert a2u.calls("incomplete_server_payments") == []
+    assert not Payment.objects.exists() and a2u.payments() == []
 
 
 def test_a_lost_creation_during_a_pi_outage_then_a_retry_pays_once(

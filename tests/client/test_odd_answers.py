@@ -77,6 +77,12 @@ def test_null_and_missing_status_flags_read_as_false(pi_sandbox, client, payment
         ("network", "Pi Testnet" * 4),
         ("direction", "user_to_app" * 2),
         ("transaction", {"txid": "a" * 65, "verified": True, "_link": ""}),
+        ("transaction", {"txid": "ab\x00" + "a" * 61, "verified": True, "_link": ""}),
+        ("transaction", {"txid": "ab\ud800" + "a" * 61, "verified": True, "_link": ""}),
+        ("transaction", {"txid": "g" * 64, "verified": True, "_link": ""}),
+        ("transaction", {"txid": 12345, "verified": True, "_link": ""}),
+        ("user_uid", "u\x00"),
+        ("from_address", "G\ud800"),
         ("amount", "1e30"),
         ("amount", "-1e30"),
         ("amount", "922337203685.4775808"),
@@ -85,7 +91,8 @@ def test_null_and_missing_status_flags_read_as_false(pi_sandbox, client, payment
 def test_a_value_longer_or_larger_than_pi_sends_is_unreadable(
     pi_sandbox, client, payment, field, value
 ):
-    # Stored as it is, it would not fit its column: PostgreSQL refuses the row (a 500).
+    # Stored as it is, it would not fit its column, or hold what no database stores (NUL, half of
+    # a surrogate pair), or not be what Pi sends (a txid is a transaction hash): a 500 on storing.
     payment[field] = value
     _answer(pi_sandbox, "get_payment", payment)
     with pytest.raises(PiUnavailable, match="unreadable payment"):

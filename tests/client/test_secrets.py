@@ -104,8 +104,15 @@ def test_a_proxy_that_cannot_be_used_is_an_outage_naming_no_credentials(
     transport = Transport(pi_sandbox.url, timeout=2, max_retries=0)
     with caplog.at_level(logging.DEBUG), pytest.raises(PiUnavailable) as failure:
         transport.request("GET", "/v2/payments/x")
-    assert "pi_payments.E010" in str(failure.value)
+    assert "pi_payments.E009, E010" in str(failure.value)
     assert failure.value.request_sent is False
     assert failure.value.__context__ is None
     assert "s3cret" not in caplog.text + str(failure.value)
     assert pi_sandbox.calls() == []
+
+
+def test_a_base_url_that_cannot_be_used_is_an_outage_not_a_500():
+    transport = Transport("http://localhost:99999", timeout=2, max_retries=0)
+    with pytest.raises(PiUnavailable, match=r"pi_payments\.E009") as failure:
+        transport.request("GET", "/v2/me")
+    assert failure.value.request_sent is False
