@@ -9,8 +9,9 @@ with exponential backoff and jitter only where repeating the request is safe:
 * POST: only when the connection was refused, i.e. the request provably never left.
 
 The timeout bounds connecting and each wait for data, and the body of an answer that declares
-its length as a whole: a server that trickles such a body a byte at a time cannot hold a thread
-longer. An answer larger than :data:`MAX_ANSWER_BYTES` is refused before it fills the memory.
+its length as a whole (give or take a tenth): a server that trickles such a body a byte at a time
+cannot hold a thread longer. An answer larger than :data:`MAX_ANSWER_BYTES` is refused before it
+fills the memory.
 
 Each call goes straight to the adapter's urllib3 connection pool. The request and response objects
 of ``Session.request`` would cost more CPU than the HTTP exchange itself (about 0.9 million
@@ -138,9 +139,14 @@ class Transport:
 
     @staticmethod
     def _read_body(
-        pool: HTTPConnectionPool, raw: BaseHTTPResponse, deadline: float, label: str
+        pool: HTTPConnectionPool,
+        raw: BaseHTTPResponse,
+        deadline: float,
+        label: str,
+        slack: float,
     ) -> bytes:
-        """The answer's body, read before ``deadline`` and at most :data:`MAX_ANSWER_BYTES` long.
+        """The answer's body, read before ``deadline`` (give or take ``slack`` seconds) and at
+        most :data:`MAX_ANSWER_BYTES` long.
 
         Raises ``ReadTimeoutError`` past the deadline and :class:`PiUnavailable` for a larger
         answer; either way the connection is closed, not given back to the pool half read.
@@ -157,7 +163,11 @@ class Transport:
                 if remaining <= 0:
                     raise ReadTimeoutError(pool, label, "the answer came too slowly")
                 sock: socket.socket | None = getattr(raw.connection, "sock", None)
-                if sock is not None:
+                waits = None if sock is None else sock.gettimeout()
+                # Shortened only when that matters: setting a socket's timeout is a system call
+                # that lets go of the GIL, which busy threads (gunicorn's, pi_reconcile's) pay
+                # for in context switches, while most answers' bodies come with their headers.
+                if sock is not None and (waits is None or waits > remaining + slack):
                     sock.settimeout(remaining)
                 chunk = raw.read1(CHUNK_BYTES)
                 if not chunk:
@@ -242,7 +252,9 @@ class Transport:
                     timeout=self._pool_timeout,
                     preload_content=False,
                 )
-                content = self._read_body(pool, raw, started + self.timeout, f"{method} {path}")
+                content = self._read_body(
+                    pool, raw, started + self.timeout, f"{method} {path}", self.timeout / 10
+                )
             except ConnectTimeoutError:  # with NewConnectionError: the request never left
                 failure = PiUnavailable(f"could not connect to {self._netloc}", request_sent=False)
                 if self._retry(attempt, method, path, failure):
