@@ -1,4 +1,5 @@
-"""Hold a payment's lock in another connection, as a concurrent transaction would."""
+"""Hold a payment's lock in another connection, as a concurrent transaction would; or take the
+database away altogether."""
 
 from __future__ import annotations
 
@@ -51,3 +52,19 @@ def lock_held_elsewhere(identifier: str) -> Iterator[None]:
                 cursor.execute(f"{setting} = {int(before)}")
             else:
                 cursor.execute(f"{setting} = %s", [before])
+
+
+@contextmanager
+def database_down() -> Iterator[None]:
+    """The default database refuses every new connection until the block ends."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent/pi/shop.sqlite3"
+    else:
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)

@@ -8,26 +8,18 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from stellar_sdk import Keypair
 
 from django_pi_payments.management.commands.pi_send import Command as PiSend
+
+from .database_lock import database_down as taken_away
 
 
 @pytest.fixture
 def database_down(transactional_db: None) -> Iterator[None]:
     """The default database refuses every new connection while the test runs."""
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent/pi/shop.sqlite3"
-    else:
-        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
-    try:
+    with taken_away():
         yield
-    finally:
-        connection.close()
-        connection.settings_dict.update(saved)
 
 
 def test_pi_send_with_the_database_down_is_a_command_error(settings, database_down):

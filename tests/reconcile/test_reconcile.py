@@ -27,6 +27,7 @@ from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, pi_answers, reconcile, run_lock
 
 from ..child_process import ROOT
+from ..database_lock import database_down
 
 S = PaymentStatus
 
@@ -492,23 +493,14 @@ def test_by_default_one_worker_on_sqlite_so_none_waits_out_the_lock(flow, pi_san
 def test_a_database_that_cannot_be_read_is_a_command_error(flow, pi_sandbox):
     """A database that is down gives one line (and exit status 1) for cron, not a traceback."""
     flow.paid()
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent/pi/shop.sqlite3"
-    else:
-        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
     err = io.StringIO()
-    try:
+    with database_down():
         with pytest.raises(CommandError, match=r"^The database could not be read: "):
             run()
         with pytest.raises(SystemExit) as exited:
             Command(stdout=io.StringIO(), stderr=err).run_from_argv(
                 ["manage.py", "pi_reconcile", "--skip-checks"]
             )
-    finally:
-        connection.close()
-        connection.settings_dict.update(saved)
     assert exited.value.code == 1
     assert err.getvalue().startswith("CommandError: The database could not be read: ")
     assert "Traceback" not in err.getvalue()
