@@ -107,7 +107,7 @@ def check_settings(
         )
     messages.extend(_hook_errors(user))
     seed = user.get("WALLET_PRIVATE_SEED")
-    if seed is not None and not is_valid_seed(str(seed)):
+    if seed and not is_valid_seed(str(seed)):  # "" is no seed, as when payouts are sent
         messages.append(
             Error(
                 f'{SETTINGS_NAME}["WALLET_PRIVATE_SEED"] is not a valid Stellar secret seed.',

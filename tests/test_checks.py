@@ -102,6 +102,11 @@ def test_valid_wallet_seed(settings):
     assert ids(settings, WALLET_PRIVATE_SEED=Keypair.random().secret) == {}
 
 
+def test_an_empty_wallet_seed_is_no_seed(settings):
+    """``os.environ.get("PI_WALLET_SEED", "")`` on a site without payouts: unset, as at run time."""
+    assert ids(settings, WALLET_PRIVATE_SEED="") == {}
+
+
 def test_missing_auth_backend_warns(settings):
     settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     warnings = [
