@@ -129,8 +129,10 @@ def checked_amount(value: Decimal | int | str) -> Decimal:
 
 def _checked_text(value: object, name: str, *, required: bool) -> str:
     """``value`` when it is a string (non-empty when ``required``); else :class:`InvalidRequest`."""
-    if not isinstance(value, str) or (required and not value):
+    if not isinstance(value, str):
         raise InvalidRequest(_("%(name)s must be a string.") % {"name": name})
+    if required and not value:
+        raise InvalidRequest(_("%(name)s must not be empty.") % {"name": name})
     return value
 
 

@@ -114,10 +114,10 @@ def test_bad_amounts_are_refused_before_pi_is_called(
 @pytest.mark.parametrize(
     ("uid", "memo", "metadata", "message"),
     [
-        (None, "x", None, "uid"),
-        ("", "x", None, "uid"),
-        ("PIONEER", None, None, "memo"),
-        ("PIONEER", 42, None, "memo"),
+        (None, "x", None, "^uid must be a string"),
+        ("", "x", None, "^uid must not be empty"),
+        ("PIONEER", None, None, "^memo must be a string"),
+        ("PIONEER", 42, None, "^memo must be a string"),
         ("PIONEER", "x", ["a", "b"], "metadata"),
         ("PIONEER", "x", {"total": Decimal("1.5")}, "metadata"),
         ("PIONEER", "x", {"ratio": float("nan")}, "metadata"),
