@@ -72,6 +72,9 @@ class Response:
 
 # The largest answer read (Pi's largest, its list of incomplete payments, is about 1 KB a payment).
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# The longest wait before a retry, jitter aside: the wait doubles with each attempt, and a large
+# MAX_RETRIES would otherwise wait minutes before its last ones.
+MAX_BACKOFF = 5.0
 # What one read of an answer's body takes at most.
 CHUNK_BYTES = 256 * 1024
 
@@ -182,7 +185,7 @@ class Transport:
             raise
 
     def _sleep_before_retry(self, attempt: int) -> None:
-        delay = self.backoff * (2**attempt)
+        delay = min(self.backoff * (2**attempt), MAX_BACKOFF)
         time.sleep(delay + random.uniform(0, delay))
 
     def _retry(self, attempt: int, method: str, path: str, reason: object) -> bool:

@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -176,3 +177,24 @@ def test_an_answer_within_the_limit_is_read_whole(serve, monkeypatch):
     transport = Transport(serve(large), timeout=2, max_retries=0)
     assert transport.request("GET", "/").data == items
     transport.close()
+
+
+def test_the_wait_before_a_retry_stops_growing(serve, monkeypatch):
+    """Ten retries of a GET answered 503 wait at most twice MAX_BACKOFF each (jitter included),
+    not up to 0.2 s * 2**9."""
+    waits: list[float] = []
+    clock = types.SimpleNamespace(sleep=waits.append, monotonic=time.monotonic)
+    monkeypatch.setattr(http, "time", clock)
+
+    def unavailable(connection: socket.socket) -> None:
+        connection.sendall(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+
+    transport = Transport(serve(*[unavailable] * 11), timeout=2, max_retries=10, backoff=0.2)
+    assert transport.request("GET", "/").status == 503  # the last attempt's answer
+    transport.close()
+    assert len(waits) == 10
+    assert waits[0] < 0.4
+    assert all(wait <= 2 * http.MAX_BACKOFF for wait in waits)
+    assert max(waits) >= http.MAX_BACKOFF
