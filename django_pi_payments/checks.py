@@ -20,7 +20,7 @@ from requests.utils import select_proxy
 from .client import is_sendable_credential
 from .conf import IMPORT_STRINGS, NETWORKS, SETTINGS_NAME, import_setting, pi_settings
 from .http import Transport
-from .services.a2u_resume import CLOCK_MARGIN
+from .services.a2u_resume import SHORTEST_RESUME_TIMEOUT
 from .strkey import is_valid_seed
 
 
@@ -137,8 +137,8 @@ VALUE_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "MAX_RETRIES": ("a whole number, 0 or more", _is_count),
     "ME_CACHE_SECONDS": ("a number of seconds, 0 or more", lambda v: _is_number(v) and v >= 0),
     "A2U_RESUME_TIMEOUT": (
-        f"a number of seconds, at least {2 * CLOCK_MARGIN.total_seconds():.0f}",
-        lambda v: _is_number(v) and v >= 2 * CLOCK_MARGIN.total_seconds(),
+        f"a number of seconds, at least {SHORTEST_RESUME_TIMEOUT:.0f}",
+        lambda v: _is_number(v) and v >= SHORTEST_RESUME_TIMEOUT,
     ),
     "VERIFY_TRANSACTIONS": ("True or False", lambda v: isinstance(v, bool)),
     "CREATE_USERS": ("True or False", lambda v: isinstance(v, bool)),

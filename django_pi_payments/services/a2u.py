@@ -49,8 +49,8 @@ from ..models import (
     PaymentStatus,
 )
 from .a2u_resume import (
-    CLOCK_MARGIN,
     REFUND_KEY,
+    SHORTEST_RESUME_TIMEOUT,
     A2UError,
     landing_cutoff,
     link_refund,
@@ -204,12 +204,11 @@ def _check_outside_transactions() -> None:
 
 
 def _check_resume_timeout() -> None:
-    shortest = 2 * CLOCK_MARGIN.total_seconds()
     configured: float = pi_settings.A2U_RESUME_TIMEOUT
-    if configured < shortest:
+    if configured < SHORTEST_RESUME_TIMEOUT:
         raise A2UError(
             _('%(setting)s["A2U_RESUME_TIMEOUT"] must be at least %(seconds)d seconds.')
-            % {"setting": SETTINGS_NAME, "seconds": shortest},
+            % {"setting": SETTINGS_NAME, "seconds": SHORTEST_RESUME_TIMEOUT},
             code="improperly_configured",
         )
 

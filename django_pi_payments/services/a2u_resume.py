@@ -61,6 +61,8 @@ S = PaymentStatus
 # between this host and the network that the deadline rule tolerates.
 TX_VALIDITY = timedelta(seconds=180)
 CLOCK_MARGIN = timedelta(seconds=60)
+# The shortest A2U_RESUME_TIMEOUT, in seconds: the margin on each side of the deadline.
+SHORTEST_RESUME_TIMEOUT = 2 * CLOCK_MARGIN.total_seconds()
 
 
 class A2UError(PaymentError):
