@@ -59,6 +59,10 @@ PAYMENTS_SCOPE = "payments"
 # payment's identifier (the route is anonymous, as the Pi SDK's onError posts it), cannot grow
 # its audit log further.
 MAX_FRONTEND_ERRORS = 50
+# The failed verifications kept per payment, for the same reason: the complete route is
+# anonymous too, and each transaction id that does not prove the payment is one failure (as is
+# each pi_reconcile run on a payment whose transaction does not pay it).
+MAX_VERIFICATION_FAILURES = 50
 
 
 def _check_identifier(identifier: str) -> None:
@@ -125,6 +129,21 @@ def audit_pi_failure(
     if isinstance(exc, PiAPIError):
         return PiRefused(exc.message or str(exc), code=exc.code)
     return PiRefused(str(exc))
+
+
+def _record_kept(
+    payment: Payment, kind: str, limit: int, source: str, detail: dict[str, Any]
+) -> None:
+    """Audit an event of ``kind`` on the locked payment, unless it holds ``limit`` of them."""
+    if payment.events.filter(kind=kind).count() < limit:
+        record_event(
+            payment,
+            kind,
+            source,
+            from_status=payment.status,
+            to_status=payment.status,
+            detail=detail,
+        )
 
 
 def reread(identifier: str) -> PaymentDTO | None:
@@ -275,13 +294,12 @@ def _complete_locked(payment: Payment, dto: PaymentDTO, txid: str, source: str) 
     try:
         verify_transaction(dto, txid)
     except VerificationFailed as exc:
-        record_event(
+        _record_kept(
             payment,
             "verification_failed",
+            MAX_VERIFICATION_FAILURES,
             source,
-            from_status=payment.status,
-            to_status=payment.status,
-            detail={"code": exc.code, "txid": txid},
+            {"code": exc.code, "txid": txid},
         )
         return exc
     except (PiUnavailable, HorizonError) as exc:
@@ -381,15 +399,7 @@ def record_frontend_error(
         sync(identifier, source=source, dto=dto)  # stored and synced as a payout is
     with atomic():
         payment, _created = lock_or_create(dto)
-        if payment.events.filter(kind="frontend_error").count() < MAX_FRONTEND_ERRORS:
-            record_event(
-                payment,
-                "frontend_error",
-                source,
-                from_status=payment.status,
-                to_status=payment.status,
-                detail={"error": error[:500]},
-            )
+        _record_kept(payment, "frontend_error", MAX_FRONTEND_ERRORS, source, {"error": error[:500]})
         if not to_user:
             adopt(payment, dto, source=source)
     return payment
