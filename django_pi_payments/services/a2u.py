@@ -16,6 +16,7 @@ under the refunded payment's row lock, in the transaction that creates the refun
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -51,6 +52,7 @@ from ..models import (
 from .a2u_resume import (
     REFUND_KEY,
     SHORTEST_RESUME_TIMEOUT,
+    UNREQUESTED,
     A2UError,
     landing_cutoff,
     link_refund,
@@ -61,11 +63,13 @@ from .a2u_resume import (
 from .core import atomic, db_alias, lock, record_event
 from .refunds import check_refund
 
+logger = logging.getLogger("django_pi_payments.services")
+
 S = PaymentStatus
 A2U_LOCK = "a2u"
-# The events that tie a stored payment to a send of this app. An adopted payment with neither was
+# The events that tie a stored payment to a send of this app. An adopted payment with none was
 # created at Pi by an attempt whose answer was lost (or by another program).
-CLAIMED = ("a2u_created", "a2u_taken_over")
+CLAIMED = ("a2u_created", "a2u_taken_over", UNREQUESTED)
 # Creation attempts: the first, then one after each in-flight payment finished first.
 MAX_CREATE_ATTEMPTS = 3
 
@@ -382,9 +386,27 @@ def _in_flight() -> Blocking | None:
 
 
 def _store_new(dto: PaymentDTO, request: PayoutRequest, source: str) -> Payment:
-    payment = store(dto, source, kind="a2u_created", refund_of=request.refund_of)
+    """Store the payment Pi created for ``request``. One that would pay another Pioneer or amount
+    is stored as ``a2u_unrequested`` instead of ``a2u_created``: it is cancelled, never paid."""
+    requested = _pays_as_requested(dto, request)
+    kind = "a2u_created" if requested else UNREQUESTED
+    payment = store(dto, source, kind=kind, refund_of=request.refund_of)
+    if not requested:
+        logger.error(
+            "payment %s: Pi created it for %s Pi to %s, not %s Pi to %s as requested",
+            dto.identifier,
+            dto.amount,
+            dto.user_uid,
+            request.amount,
+            request.uid,
+        )
     _note_refund(payment, request, source)
     return payment
+
+
+def _pays_as_requested(dto: PaymentDTO, request: PayoutRequest) -> bool:
+    """Whether Pi's new payment ``dto`` pays what ``request`` asks: direction, Pioneer, amount."""
+    return (dto.direction, dto.user_uid, dto.amount) == (APP_TO_USER, request.uid, request.amount)
 
 
 def _note_refund(payment: Payment, request: PayoutRequest, source: str) -> None:

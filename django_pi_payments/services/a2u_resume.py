@@ -41,7 +41,7 @@ from ..exceptions import (
     PiRefused,
     PiUnavailable,
 )
-from ..models import Payment, PaymentStatus
+from ..models import Payment, PaymentEvent, PaymentStatus
 from .core import (
     adopt,
     atomic,
@@ -97,6 +97,10 @@ def wallet() -> Wallet:
     except ImproperlyConfigured as exc:
         raise A2UError(str(exc), code="wallet_not_configured") from None
 
+
+# The event that stores a payment Pi created unlike the request (another Pioneer or amount): it
+# is cancelled, never paid.
+UNREQUESTED = "a2u_unrequested"
 
 # The key of a refund's metadata that names the payment it refunds: how a refund found at Pi,
 # unknown here (its creation's answer lost), is linked again.
@@ -315,23 +319,41 @@ def _deadline(payment: Payment) -> datetime:
     return _born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
 
 
-def _pay_locked(
-    payment: Payment, payer: Wallet, horizon: WalletHorizon, source: str
-) -> Exception | None:
-    ours = payment.from_address == payer.public_key
-    # The sequence number is read BEFORE the look-up: a transaction that lands after the look-up
-    # took this sequence number, so the one signed below can no longer land.
-    sequence = horizon.sequence(payer.public_key) if ours else None
-    if _find_tx(payment, horizon, source):
-        return None
-    if sequence is None:
-        refused = A2UError(
+def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
+    """Why the app must not pay ``payment``: not from its wallet, or not what it asked Pi for."""
+    if payment.from_address != payer.public_key:
+        return A2UError(
             _("The payment is from %(address)s, which is not the wallet of WALLET_PRIVATE_SEED.")
             % {"address": payment.from_address},
             code="wallet_mismatch",
             payment=payment,
         )
-        return _cancel_locked(payment, source, "wallet_mismatch") or refused
+    events = PaymentEvent.objects.using(db_alias()).filter(payment=payment, kind=UNREQUESTED)
+    if events.exists():
+        return A2UError(
+            _(
+                "Pi answered the creation with a payment that is not the one requested "
+                "(%(amount)s Pi to %(uid)s): it is cancelled, not paid."
+            )
+            % {"amount": payment.amount, "uid": payment.user_uid},
+            code="not_as_requested",
+            payment=payment,
+        )
+    return None
+
+
+def _pay_locked(
+    payment: Payment, payer: Wallet, horizon: WalletHorizon, source: str
+) -> Exception | None:
+    refused = _refusal(payment, payer)
+    # The sequence number is read BEFORE the look-up: a transaction that lands after the look-up
+    # took this sequence number, so the one signed below can no longer land.
+    sequence = horizon.sequence(payer.public_key) if refused is None else None
+    if _find_tx(payment, horizon, source):
+        return None
+    if refused is not None:
+        return _cancel_locked(payment, source, refused.code) or refused
+    assert sequence is not None  # read above when nothing refuses the payment
     now = timezone.now()
     deadline = _deadline(payment)
     if now >= deadline + CLOCK_MARGIN:

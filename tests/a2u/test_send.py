@@ -276,6 +276,33 @@ def test_a_payment_from_another_wallet_is_cancelled_not_paid(
     assert signal_log.received == [("cancelled", payment.identifier)]
 
 
+@pytest.mark.parametrize("differs", ["amount", "uid"])
+def test_a_payment_pi_created_unlike_the_request_is_cancelled_not_paid(
+    a2u: SandboxHandle, pioneer: str, signal_log: SignalLog, differs: str
+) -> None:
+    # Pi (or whatever API_BASE_URL reaches) answers the creation with another payment: a larger
+    # amount, or another Pioneer. Paying it would pay what nobody asked for.
+    other = a2u.create_user(username="someone else")["uid"]
+    uid, amount = (pioneer, Decimal(100)) if differs == "amount" else (other, Decimal(1))
+    answered = get_client().create_payment(uid, amount, "prize", {})
+    a2u.add_fault("create_payment", status=200, body=answered.raw)
+
+    with pytest.raises(services.A2UError) as failure:
+        services.send_payment(pioneer, "1", "prize")
+
+    assert failure.value.code == "not_as_requested"
+    assert "not the one requested" in failure.value.detail
+    payment = failure.value.payment
+    assert payment is not None and payment.identifier == answered.identifier
+    assert Payment.objects.get(pk=payment.pk).status == S.CANCELLED
+    assert a2u.payment(payment.identifier)["status"]["cancelled"] is True
+    assert a2u.ledger() == []
+    assert kinds(payment.identifier) == ["a2u_unrequested", "cancelled"]
+    assert signal_log.received == [("cancelled", payment.identifier)]
+    a2u.clear_faults()
+    assert services.send_payment(pioneer, "1", "prize").status == S.COMPLETED
+
+
 def test_ongoing_payment_at_pi_is_finished_first(
     a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
 ) -> None:
