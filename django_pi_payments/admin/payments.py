@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db import connections, transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +18,7 @@ from ..conf import NETWORKS
 from ..models import Payment, PaymentEvent
 from .actions import cancel_on_pi, complete_verified, sync_from_pi
 from .refunds import refund_to_payer
-from .views import configuration_view
+from .views import configuration_view, refuse_nul_in_query
 
 if TYPE_CHECKING:
     PaymentEventInlineBase = admin.TabularInline[PaymentEvent, Payment]
@@ -34,6 +35,9 @@ REFUND_PERMISSION = "pi_payments.refund_payment"
 # ``payment_completed``), so they need the model's change permission, although no field of the
 # change form can ever be edited.
 OPERATE_PERMISSION = "pi_payments.change_payment"
+# The most audit events a payment's page lists, newest first (the complete callback audits each
+# transaction id a payer posts that is not the payment's, however many).
+MAX_EVENTS_SHOWN = 100
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -206,6 +210,34 @@ class PaymentAdmin(PaymentAdminBase):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        """Django's list, after :func:`~.views.refuse_nul_in_query`."""
+        refuse_nul_in_query(request)
+        return super().get_changelist_instance(request)
+
+    def get_formset_kwargs(
+        self,
+        request: HttpRequest,
+        obj: Payment,
+        inline: admin.options.InlineModelAdmin[Any, Payment],
+        prefix: str,
+    ) -> dict[str, Any]:
+        """The payment's audit log lists its newest :data:`MAX_EVENTS_SHOWN` events; with more,
+        its heading says how many there are."""
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if not isinstance(inline, PaymentEventInline) or obj.pk is None:
+            return kwargs
+        total = obj.events.count()
+        if total > MAX_EVENTS_SHOWN:
+            newest = obj.events.order_by(*PaymentEventInline.ordering).values_list("pk", flat=True)
+            kwargs["queryset"] = kwargs["queryset"].filter(pk__in=list(newest[:MAX_EVENTS_SHOWN]))
+            # The admin makes its inlines anew for each request: this heading is this page's.
+            inline.verbose_name_plural = _("payment events: the newest %(shown)d of %(total)d") % {
+                "shown": MAX_EVENTS_SHOWN,
+                "total": total,
+            }
+        return kwargs
 
     @non_atomic_everywhere
     def changelist_view(

@@ -1,10 +1,11 @@
-"""Admin pages that are not a model's: the read-only Pi configuration."""
+"""Admin pages that are not a model's: the read-only Pi configuration; a guard of the lists."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -22,6 +23,17 @@ def display_setting(value: Any) -> str:
         name = getattr(value, "__qualname__", type(value).__qualname__)
         return f"{value.__module__}.{name}"
     return str(value)
+
+
+def refuse_nul_in_query(request: HttpRequest) -> None:
+    """Raise :class:`IncorrectLookupParameters` when the query of a list page holds a NUL
+    character, which PostgreSQL refuses in a text value (a 500 from a filter or a search).
+
+    Django's list page answers it as any lookup it cannot use: a redirect to every row.
+    """
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            raise IncorrectLookupParameters
 
 
 def configuration_view(

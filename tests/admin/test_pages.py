@@ -6,11 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from django_pi_payments.admin.payments import MAX_EVENTS_SHOWN
 from django_pi_payments.models import Payment, PaymentEvent, PiUser
 
 from .conftest import PaymentMaker
@@ -288,3 +291,123 @@ def test_the_newest_payments_are_read_from_an_index_not_by_sorting_the_table() -
         cursor.execute("ANALYZE")
     page = Payment.objects.all()[:100]  # the admin's first page, in the model's order
     assert "pi_payment_created" in page.explain()
+
+
+@pytest.mark.parametrize(
+    ("changelist", "query"),
+    [
+        (CHANGELIST, {"status__exact": "\x00"}),
+        (CHANGELIST, {"network__exact": "\x00"}),
+        (CHANGELIST, {"user_uid": "\x00"}),
+        (CHANGELIST, {"q": "\x00"}),
+        ("admin:pi_payments_piuser_changelist", {"uid": "\x00"}),
+    ],
+)
+def test_a_nul_character_in_a_list_query_is_an_incorrect_lookup_not_a_500(
+    admin_client: Client, make: PaymentMaker, changelist: str, query: dict[str, str]
+) -> None:
+    """PostgreSQL refuses a NUL in a text value: the list goes back to all rows, as Django does
+    for any lookup value it cannot use (e.g. ``created_at__year=abc``)."""
+    payment = make.approved()
+    url = reverse(changelist)
+
+    response = admin_client.get(url, query)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{url}?e=1"
+    listed = admin_client.get(response["Location"])
+    assert listed.status_code == 200
+    assert len(listed.context["cl"].result_list) == 1
+    assert Payment.objects.filter(pk=payment.pk).exists()
+
+
+def test_the_change_page_lists_the_newest_events_only(
+    admin_client: Client, make: PaymentMaker
+) -> None:
+    """A payer may post a wrong transaction id to the complete callback again and again, each
+    time audited: the page stays quick, lists the newest events and says how many there are."""
+    payment = make.approved()
+    PaymentEvent.objects.bulk_create(
+        PaymentEvent(
+            payment=payment,
+            kind="verification_failed",
+            source="callback",
+            detail={"code": "txid_mismatch", "txid": f"{number:064x}"},
+        )
+        for number in range(MAX_EVENTS_SHOWN + 20)
+    )
+    total = payment.events.count()
+    newest = list(
+        payment.events.order_by("-created_at", "-id").values_list("pk", flat=True)[
+            :MAX_EVENTS_SHOWN
+        ]
+    )
+
+    response = admin_client.get(change_url(payment))
+
+    assert response.status_code == 200
+    (inline,) = response.context["inline_admin_formsets"]
+    assert [form.instance.pk for form in inline.formset.forms] == newest
+    heading = f"Payment events: the newest {MAX_EVENTS_SHOWN} of {total}"
+    assert heading in response.content.decode()
+
+
+def test_a_few_events_are_all_listed_under_the_usual_heading(
+    admin_client: Client, make: PaymentMaker
+) -> None:
+    payment = make.completed()
+
+    response = admin_client.get(change_url(payment))
+
+    (inline,) = response.context["inline_admin_formsets"]
+    assert len(inline.formset.forms) == payment.events.count()
+    assert "the newest" not in response.content.decode()
+
+
+def test_deleting_a_site_user_deletes_its_pi_user_and_keeps_its_payments(
+    admin_client: Client, make: PaymentMaker
+) -> None:
+    """E.g. a user asking to be forgotten: the payments stay, with the Pi uid that made them."""
+    payment = make.completed()
+    pi_user = payment.pi_user
+    assert pi_user is not None
+    events = payment.events.count()
+    delete = reverse("admin:auth_user_delete", args=[pi_user.user_id])
+
+    page = admin_client.get(delete)
+    assert page.status_code == 200
+    assert not page.context["perms_lacking"]
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+
+    assert not get_user_model().objects.filter(pk=pi_user.user_id).exists()
+    assert not PiUser.objects.filter(pk=pi_user.pk).exists()
+    payment.refresh_from_db()
+    assert payment.pi_user is None
+    assert payment.user_uid == pi_user.uid
+    assert payment.events.count() == events
+    assert admin_client.get(change_url(payment)).status_code == 200
+    listed = admin_client.get(reverse(CHANGELIST))
+    assert pi_user.uid in listed.content.decode()
+
+
+def test_deleting_a_site_user_needs_the_permission_to_delete_its_pi_user(
+    make: PaymentMaker,
+) -> None:
+    payment = make.completed()
+    pi_user = payment.pi_user
+    assert pi_user is not None
+    staff = get_user_model().objects.create_user(username="user-admin", is_staff=True)
+    staff.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="auth", codename__in=["view_user", "delete_user"]
+        )
+    )
+    client = Client()
+    client.force_login(staff)
+    delete = reverse("admin:auth_user_delete", args=[pi_user.user_id])
+
+    page = client.get(delete)
+
+    assert page.context["perms_lacking"] == {"Pi user"}
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert PiUser.objects.filter(pk=pi_user.pk).exists()
