@@ -474,6 +474,25 @@ def test_a_run_while_another_holds_the_lock_does_nothing(flow, pi_sandbox):
 
 @pytest.mark.skipif(
     connection.features.has_select_for_update_skip_locked,
+    reason="the run lock serializes runs only on databases without SKIP LOCKED (SQLite)",
+)
+def test_a_json_run_while_another_holds_the_lock_prints_an_empty_report(flow, pi_sandbox):
+    # --json promises one JSON document on stdout: a script reading it gets one here too.
+    flow.paid()
+
+    with run_lock():
+        out, err = run("--json")
+
+    assert err.strip() == "pi_reconcile: another pi_reconcile run is in progress; nothing done."
+    assert json.loads(out) == {
+        "dry_run": False,
+        "counts": {"total": 0, "failed": 0},
+        "payments": [],
+    }
+
+
+@pytest.mark.skipif(
+    connection.features.has_select_for_update_skip_locked,
     reason="only databases without SKIP LOCKED (SQLite) serialize the workers",
 )
 def test_by_default_one_worker_on_sqlite_so_none_waits_out_the_lock(flow, pi_sandbox, monkeypatch):

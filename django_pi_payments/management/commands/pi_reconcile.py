@@ -128,6 +128,8 @@ class Command(BaseCommand):
             ) from None
         except ReconcileBusy as exc:
             self.stderr.write(f"pi_reconcile: {exc}; nothing done.")
+            if options["json"]:  # the one document --json promises: an empty report
+                self._report(Report(dry_run=options["dry_run"]), options)
             return
         except PiError as exc:
             raise CommandError(f"Could not read Pi's incomplete payments: {exc}") from None
