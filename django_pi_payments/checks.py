@@ -269,7 +269,8 @@ def _hook_errors(user: dict[str, Any]) -> list[CheckMessage]:
             try:
                 value = import_setting(name, value)
             except ImproperlyConfigured as exc:
-                problem = f"cannot be imported ({exc.__cause__})"
+                cause = exc.__cause__
+                problem = f"cannot be imported ({type(cause).__name__}: {cause})"
         if not problem and not callable(value):
             problem = "is not callable"
         if problem:

@@ -58,12 +58,14 @@ def redact(secret: str | None) -> str:
 
 def import_setting(name: str, dotted_path: str) -> Callable[..., Any]:
     """The object at ``dotted_path``, the value of the setting ``name`` (one of
-    :data:`IMPORT_STRINGS`); :class:`ImproperlyConfigured` when it does not import."""
+    :data:`IMPORT_STRINGS`); :class:`ImproperlyConfigured` when it does not import, whether the
+    path is wrong or the module raises while it is imported (a ``NameError``, a ``SyntaxError``)."""
     try:
         imported: Callable[..., Any] = import_string(dotted_path)
-    except ImportError as exc:
+    except Exception as exc:
         raise ImproperlyConfigured(
-            f"Could not import {dotted_path!r} for {SETTINGS_NAME}[{name!r}]: {exc}"
+            f"Could not import {dotted_path!r} for {SETTINGS_NAME}[{name!r}]: "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
     return imported
 

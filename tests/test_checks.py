@@ -228,6 +228,28 @@ def test_a_hook_that_is_not_a_function_fails_the_check(settings, name, value, pr
 
 
 @pytest.mark.parametrize("name", ["APPROVAL_CHECK", "USER_MAPPER"])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("def check_order(payment):\n    return None\nundefined_name\n", "NameError"),
+        ("def check_order(payment:\n", "SyntaxError"),
+    ],
+    ids=["name-error", "syntax-error"],
+)
+def test_a_hook_whose_module_fails_to_import_fails_the_check(
+    settings, tmp_path, monkeypatch, name, body, problem
+):
+    module = f"broken_hook_{name.lower()}_{problem.lower()}"
+    (tmp_path / f"{module}.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = ids(settings, **{name: f"{module}.check_order"})
+    assert set(found) == {"pi_payments.E006"}
+    assert found["pi_payments.E006"].startswith(
+        f'PI_PAYMENTS["{name}"] cannot be imported ({problem}: '
+    )
+
+
+@pytest.mark.parametrize("name", ["APPROVAL_CHECK", "USER_MAPPER"])
 def test_a_hook_that_imports_passes(settings, name):
     assert ids(settings, **{name: "django_pi_payments.checks.check_settings"}) == {}
     assert ids(settings, **{name: lambda *args: None}) == {}

@@ -40,6 +40,16 @@ def test_dotted_paths_are_imported(settings):
         _ = pi_settings.APPROVAL_CHECK
 
 
+def test_a_hook_module_that_raises_while_importing_is_improperly_configured(
+    settings, tmp_path, monkeypatch
+):
+    (tmp_path / "raising_hook.py").write_text("raise RuntimeError('half-written module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.PI_PAYMENTS = {"USER_MAPPER": "raising_hook.map_user"}
+    with pytest.raises(ImproperlyConfigured, match="USER_MAPPER.*RuntimeError: half-written"):
+        _ = pi_settings.USER_MAPPER
+
+
 def test_redaction(settings):
     assert redact("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
     assert redact("short") == "…"
