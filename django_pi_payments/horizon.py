@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .conf import BuiltFromSettings, pi_settings
-from .dto import PaymentDTO
+from .dto import STROOP, PaymentDTO
 from .exceptions import HorizonError, PiUnavailable, VerificationFailed
 from .http import POOL_SIZE, Transport
 
@@ -108,8 +108,11 @@ def _readers() -> ThreadPoolExecutor:
 
 
 def _same_amount(text: Any, expected: Decimal) -> bool:
+    """Whether Horizon's amount ``text`` is ``expected`` to the stroop, the chain's precision
+    (and the database's): Pi's answer, a double, may carry more places, e.g. ``0.30000000000000004``
+    for a payment of ``0.3000000``."""
     try:
-        return Decimal(str(text)) == expected
+        return Decimal(str(text)) == expected.quantize(STROOP)
     except InvalidOperation:
         return False
 

@@ -7,6 +7,8 @@ and a native payment of exactly its amount from its payer to the app's wallet pr
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,12 +23,12 @@ from django_pi_payments.strkey import random_address
 class Paid:
     """A payment paid in the sandbox, its transaction as Horizon shows it, and a verifier."""
 
-    def __init__(self, sandbox: Any) -> None:
+    def __init__(self, sandbox: Any, amount: str = "3.5") -> None:
         self.sandbox = sandbox
         user, _token = sandbox.login(username="payer")
         pi = PiClient(sandbox.api_key, base_url=sandbox.url, timeout=2, backoff=0)
         self.horizon = HorizonClient(sandbox.horizon_url, timeout=2, max_retries=0)
-        identifier = sandbox.create_payment(user["uid"], "3.5", memo="book")["identifier"]
+        identifier = sandbox.create_payment(user["uid"], amount, memo="book")["identifier"]
         pi.approve_payment(identifier)
         self.txid = sandbox.submit_transaction(identifier)["txid"]
         self.dto: PaymentDTO = pi.get_payment(identifier)
@@ -141,3 +143,18 @@ def test_a_payment_to_the_app_s_muxed_account_is_accepted(paid):
     muxed = "M" + "A" * 68
     paid.answer(operations=[paid.operation_with(to_muxed=muxed, to_muxed_id="7")])
     paid.verify()
+
+
+def test_an_amount_pi_holds_as_a_double_is_paid_by_its_stroops(pi_sandbox):
+    # Pi may answer 0.1 + 0.2 as 0.30000000000000004 (a double), which the chain cannot carry:
+    # the stroops it stands for, 0.3000000, pay it (as they are stored), and a stroop less not.
+    paid = Paid(pi_sandbox, amount="0.3")
+    try:
+        paid.dto = dataclasses.replace(paid.dto, amount=Decimal("0.30000000000000004"))
+        paid.verify()
+        paid.answer(operations=[paid.operation_with(amount="0.2999999")])
+        with pytest.raises(VerificationFailed) as failure:
+            paid.verify()
+        assert failure.value.code == "tx_payment_mismatch"
+    finally:
+        paid.horizon.close()
