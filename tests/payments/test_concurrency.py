@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
+from datetime import timedelta
 from itertools import pairwise
 
 import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from django_pi_payments.models import PaymentEvent
+from django_pi_payments import services
+from django_pi_payments.exceptions import IllegalTransition, PiRefused
+from django_pi_payments.models import Payment, PaymentEvent
+from django_pi_payments.reconcile import reconcile
 
 pytestmark = pytest.mark.postgres
 
@@ -122,3 +128,63 @@ def test_every_callback_racing_to_the_same_end(
     assert all(to == after for (_f, to), (after, _t) in pairwise(moves))
     assert len({to for _from, to in moves}) == len(moves)
     assert not events.filter(kind="sync_conflict").exists()
+
+
+def test_callbacks_admin_cancels_syncs_and_reconcile_runs_racing(
+    postgres, flow, pi_sandbox, signal_log
+):
+    """Paid and unpaid payments, each completed, cancelled (as the admin does), synced and
+    reconciled (``--cancel-unpaid``) from six threads at once: each ends final, here as at Pi,
+    with the one signal of its final status."""
+    paid = [flow.for_new_shopper(f"payer{n}").paid() for n in range(3)]
+    unpaid = [flow.for_new_shopper(f"walker{n}").approved() for n in range(3)]
+    identifiers = [identifier for identifier, _txid in paid] + unpaid
+    barrier = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def completes() -> None:
+        client = APIClient()
+        for identifier, txid in paid:
+            body = {"paymentId": identifier, "transactionId": txid}
+            response = client.post("/pi_payment/complete", body, format="json")
+            assert response.status_code in (200, 409), response.json()  # 409: cancelled first
+
+    def cancels() -> None:
+        for identifier in identifiers:
+            with contextlib.suppress(IllegalTransition, PiRefused):  # final, or paid at Pi
+                services.cancel(identifier)
+
+    def syncs() -> None:
+        for identifier in identifiers:
+            services.sync(identifier)
+
+    def reconciles() -> None:
+        reconcile(older_than=timedelta(0), cancel_unpaid=True, workers=4)
+
+    def run(work: Callable[[], None]) -> None:
+        try:
+            barrier.wait()
+            work()
+        except BaseException as exc:  # reported by the test
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    works = (completes, completes, cancels, syncs, reconciles, reconciles)
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    reconcile(older_than=timedelta(0), cancel_unpaid=True, workers=4)
+
+    for identifier in identifiers:
+        payment = Payment.objects.get(identifier=identifier)
+        at_pi = pi_sandbox.payment(identifier)["status"]
+        assert payment.is_final, payment.status
+        assert at_pi["developer_completed"] == (payment.status == "completed")
+        assert signal_log.count("completed", identifier) == (payment.status == "completed")
+        assert signal_log.count("cancelled", identifier) == (payment.status != "completed")
+        assert not PaymentEvent.objects.filter(payment=payment, kind="sync_conflict").exists()
+    assert {Payment.objects.get(identifier=i).status for i, _txid in paid} == {"completed"}

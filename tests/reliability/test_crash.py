@@ -72,4 +72,5 @@ def test_reconcile_heals_a_completion_lost_in_a_crash(postgres, flow, pi_sandbox
     assert second["counts"]["total"] == 0
     assert signal_log.count("completed", identifier) == 1
     assert PaymentEvent.objects.filter(payment=payment, to_status="completed").count() == 1
-    assert [c for c in pi_sandbox.calls("complete") if c["status"] == 200] != []
+    # Pi accepted the child's complete; the runs only read Pi's answer, never complete again.
+    assert [c["status"] for c in pi_sandbox.calls("complete")] == [200]
