@@ -143,17 +143,18 @@ def refund_one(
             report_error(modeladmin, request, payment, error, REFUND)
             return not is_unreachable(error)
         cause = error.__cause__
-        if isinstance(cause, PaymentError):  # the step that failed
-            detail = _("%(detail)s. pi_reconcile will finish it.") % {
-                "detail": cause.detail.rstrip(".")
-            }
-        else:  # the step it waits at, which says pi_reconcile will finish it
-            detail = error.detail
-        outcome = _("refund %(refund)s created but not completed yet (%(code)s): %(detail)s") % {
-            "refund": error.payment.identifier,
-            "code": error.code,
-            "detail": detail,
-        }
+        if error.payment.is_final:  # cancelled instead of paid (wallet_mismatch...)
+            outcome = _("refund %(refund)s cancelled instead of paid (%(code)s): %(detail)s")
+            detail = cause.detail if isinstance(cause, PaymentError) else error.detail
+        else:
+            outcome = _("refund %(refund)s created but not completed yet (%(code)s): %(detail)s")
+            if isinstance(cause, PaymentError):  # the step that failed
+                detail = _("%(detail)s. pi_reconcile will finish it.") % {
+                    "detail": cause.detail.rstrip(".")
+                }
+            else:  # the step it waits at, which says pi_reconcile will finish it
+                detail = error.detail
+        outcome %= {"refund": error.payment.identifier, "code": error.code, "detail": detail}
         report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
         return not is_unreachable(error)
     except PaymentError as error:

@@ -302,7 +302,8 @@ def _send(request: PayoutRequest, source: str) -> Payment:
             _("%(payment)s was created but not completed: %(detail)s")
             % {"payment": payment.identifier, "detail": exc.detail},
             code=exc.code,
-            payment=payment,
+            # The step's own, as that step left it (cancelled instead of paid, say).
+            payment=getattr(exc, "payment", None) or payment,
         ) from exc
     if finished.status != S.COMPLETED:
         raise A2UError(

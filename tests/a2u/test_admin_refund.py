@@ -10,13 +10,14 @@ from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from stellar_sdk import Keypair
 
 from django_pi_payments import services
 from django_pi_payments.models import Payment, PaymentStatus
 from django_pi_payments.testing import SandboxHandle
 from tests.admin.conftest import PaymentMaker, confirm_refund, messages_of, staff_client
 
-from .conftest import SignalLog
+from .conftest import SignalLog, ledger_for
 
 __all__ = ["staff_client"]
 
@@ -174,6 +175,23 @@ def test_a_refund_left_unfinished_says_pi_reconcile_finishes_it(
     assert level == "warning"
     assert f"refund {refund.identifier} created but not completed yet (horizon_unavailable)" in text
     assert text.endswith("pi_reconcile will finish it.")
+
+
+def test_a_refund_cancelled_instead_of_paid_is_not_left_to_pi_reconcile(
+    admin_client: Client, make: PaymentMaker, a2u: SandboxHandle
+) -> None:
+    payment = make.completed()
+    a2u.set_config(app_wallet_address=Keypair.random().public_key)  # not the seed's wallet
+
+    response = confirm(admin_client, [payment])
+
+    (refund,) = payment.refunds.all()
+    assert refund.status == PaymentStatus.CANCELLED
+    ((level, text),) = messages_of(response)
+    assert level == "warning"
+    assert f"refund {refund.identifier} cancelled instead of paid (wallet_mismatch)" in text
+    assert "pi_reconcile" not in text
+    assert ledger_for(a2u, refund.identifier) == []
 
 
 def test_the_action_needs_the_refund_permission(

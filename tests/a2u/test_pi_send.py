@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 from stellar_sdk import Keypair
 
 from django_pi_payments.models import Payment
 from django_pi_payments.testing import SandboxHandle
 
 from .conftest import ledger_for
+from .test_refunds import PaymentReadsFromReplica
 
 
 def pi_send(*args: str) -> tuple[str, str]:
@@ -82,6 +84,38 @@ def test_an_unfinished_payment_is_printed_and_left_to_pi_reconcile(
     assert "status: approved" in out.getvalue()
     assert "pi_reconcile will finish the payment" in str(failure.value)
     assert wallet.secret not in out.getvalue() + str(failure.value)
+
+
+def test_an_unfinished_payment_is_read_where_it_was_written(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    a2u.add_fault("horizon_submit", status=504)
+    out = io.StringIO()
+
+    # A replica lagging behind the payment just created would not have it yet.
+    with (
+        override_settings(DATABASE_ROUTERS=[PaymentReadsFromReplica()]),
+        pytest.raises(CommandError) as failure,
+    ):
+        call_command("pi_send", "--uid", pioneer, "--amount", "1", "--memo", "m", stdout=out)
+
+    assert "status: approved" in out.getvalue()
+    assert "pi_reconcile will finish the payment" in str(failure.value)
+
+
+def test_a_payment_cancelled_instead_of_paid_is_not_left_to_pi_reconcile(
+    a2u: SandboxHandle, pioneer: str
+) -> None:
+    a2u.set_config(app_wallet_address=Keypair.random().public_key)
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as failure:
+        call_command("pi_send", "--uid", pioneer, "--amount", "1", "--memo", "m", stdout=out)
+
+    assert "status: cancelled" in out.getvalue()
+    assert "(wallet_mismatch)" in str(failure.value)
+    assert "pi_reconcile" not in str(failure.value)
+    assert a2u.ledger() == []
 
 
 def test_the_seed_is_never_printed_even_when_invalid(

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from ... import services
 from ...exceptions import PaymentError
 from ...models import EventSource, Payment
+from ...services.core import db_alias
 
 
 def _not_json(constant: str) -> NoReturn:
@@ -74,7 +75,11 @@ class Command(BaseCommand):
         except services.A2UError as error:
             if error.payment is None:
                 raise CommandError(f"{error.detail} ({error.code})") from None
-            self._print(Payment.objects.get(pk=error.payment.pk))
+            # Read where it was written: a read replica may not have it yet.
+            stored = Payment.objects.using(db_alias()).get(pk=error.payment.pk)
+            self._print(stored)
+            if stored.is_final:  # cancelled instead of paid (wallet_mismatch...)
+                raise CommandError(f"{error.detail} ({error.code})") from None
             raise CommandError(
                 f"{error.detail} ({error.code}); pi_reconcile will finish the payment."
             ) from None
