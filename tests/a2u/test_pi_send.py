@@ -57,6 +57,7 @@ def test_pi_send_pays_and_prints_the_payment(
         (["--metadata", '{"score": -Infinity}'], "--metadata is not valid JSON."),
         (["--metadata", '{"score": 1e400}'], "--metadata is not valid JSON."),
         (["--uid", "nobody"], "(user_not_found)"),
+        (["--metadata", '{"refund_of": "x"}'], "Refund to the payer"),
     ],
 )
 def test_refusals_are_command_errors(

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from ... import services
 from ...exceptions import PaymentError
 from ...models import EventSource, Payment
+from ...services.a2u_resume import REFUND_KEY
 from ...services.core import db_alias
 
 
@@ -35,6 +36,12 @@ def _metadata(text: str) -> dict[str, Any]:
         raise CommandError("--metadata is not valid JSON.") from None
     if not isinstance(metadata, dict):
         raise CommandError("--metadata must be a JSON object.")
+    if REFUND_KEY in metadata:
+        raise CommandError(
+            f'--metadata must not hold "{REFUND_KEY}", which links a refund to the payment it '
+            'refunds: refund a payment with the admin action "Refund to the payer" (or '
+            "services.refund), which checks what is left to refund."
+        )
     return metadata
 
 
