@@ -33,7 +33,14 @@ from . import services
 from .client import get_client
 from .conf import pi_settings
 from .dto import APP_TO_USER, USER_TO_APP, PaymentDTO
-from .exceptions import PaymentError, PiError, PiUnavailable, PiUnreachable, is_unreachable
+from .exceptions import (
+    PaymentError,
+    PaymentNotFound,
+    PiError,
+    PiUnavailable,
+    PiUnreachable,
+    is_unreachable,
+)
 from .horizon import get_horizon_client
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
 from .services.core import atomic, db_alias, lock, status_from_dto
@@ -50,6 +57,11 @@ SOURCE = EventSource.RECONCILE
 STOP_AFTER_UNREACHABLE = 10
 NOT_TRIED = "not_tried"
 NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network or Horizon is unreachable"
+# Added to the error of a stored payment Pi answers 404 for: no run can settle it by itself.
+UNKNOWN_TO_PI_HINT = (
+    "Pi Network does not know this payment: is PI_API_KEY another app's, or was the sandbox "
+    "reset? If so, the admin's Cancel on Pi Network cancels it here"
+)
 
 
 class ReconcileBusy(Exception):
@@ -215,9 +227,10 @@ def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outco
         except (PaymentError, PiError) as exc:
             after = _status(identifier)
             code = getattr(exc, "code", type(exc).__name__)
-            return Outcome(
-                identifier, "failed", before, after, f"{code}: {exc}", is_unreachable(exc)
-            )
+            error = f"{code}: {exc}"
+            if isinstance(exc, PaymentNotFound) and local is not None:
+                error += f" ({UNKNOWN_TO_PI_HINT})"
+            return Outcome(identifier, "failed", before, after, error, is_unreachable(exc))
         if action == "mark_cancelled" and done is not None and not done.is_final:
             action = "wait"  # a payout's cancel at Pi waits for its deadline
         return Outcome(identifier, action, before, done.status if done else before)

@@ -285,12 +285,20 @@ def cancel_one(
         report_error(modeladmin, request, payment, error, CANCEL)
         return not is_unreachable(error)
     else:
-        if cancelled.status == PaymentStatus.CANCELLED:
+        if cancelled.status == PaymentStatus.CANCELLED and unknown_to_pi(cancelled):
+            outcome = _("cancelled here: Pi Network does not know it.")
+        elif cancelled.status == PaymentStatus.CANCELLED:
             outcome = _("cancelled.")
         else:
             outcome = _("now %(status)s.") % {"status": status_label(cancelled)}
         report(modeladmin, request, payment, outcome, messages.SUCCESS, action=CANCEL)
     return True
+
+
+def unknown_to_pi(payment: Payment) -> bool:
+    """Whether ``payment`` was cancelled here because Pi does not know it."""
+    cancel = payment.events.filter(kind="cancelled").order_by("-created_at", "-pk").first()
+    return cancel is not None and cancel.detail.get("pi_error") == "payment_not_found"
 
 
 @admin.action(permissions=["cancel"], description=CANCEL)

@@ -52,7 +52,7 @@ from .core import (
     send_on_commit,
     transition,
 )
-from .payments import audit_pi_failure, fetch, reread
+from .payments import audit_pi_failure, cancel_unknown, fetch, reread, unknown_to_pi
 
 logger = logging.getLogger("django_pi_payments.services")
 
@@ -208,7 +208,8 @@ def settle_from_pi(dto: PaymentDTO, source: str) -> Payment:
 
 def _find_tx(payment: Payment, horizon: WalletHorizon, source: str) -> bool:
     """Look on the chain for the wallet's transaction paying ``payment``; record it if found."""
-    found = horizon.find_payment(payment.from_address, payment.identifier, _since(payment))
+    since = chain_search_start(payment)
+    found = horizon.find_payment(payment.from_address, payment.identifier, since)
     if found is None:
         return False
     _record_tx(payment, found, source, "a2u_tx_found")
@@ -309,7 +310,7 @@ def _born(payment: Payment) -> datetime:
     return min(moment for moment in (payment.created_at, payment.pi_created_at) if moment)
 
 
-def _since(payment: Payment) -> datetime:
+def chain_search_start(payment: Payment) -> datetime:
     """How far back the chain is searched for the payment's transaction."""
     return _born(payment) - CLOCK_MARGIN
 
@@ -401,10 +402,14 @@ def _chain_failure(
 
 
 def _cancel_locked(payment: Payment, source: str, reason: str) -> Exception | None:
-    """Cancel the unpaid payment at Pi; a payment Pi knows a transaction of gets it instead."""
+    """Cancel the unpaid payment at Pi; a payment Pi knows a transaction of gets it instead,
+    and one Pi does not know at all is cancelled here."""
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
+        if unknown_to_pi(payment.identifier, exc):
+            cancel_unknown(payment, source, reason)
+            return None
         latest = reread(payment.identifier)
         if latest is not None and (latest.is_cancelled or latest.status.developer_completed):
             adopt(payment, latest, source=source)

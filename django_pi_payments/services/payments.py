@@ -18,6 +18,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from ..a2u import get_wallet_horizon
 from ..auth import require_scope
 from ..client import get_client
 from ..conf import pi_settings
@@ -152,6 +153,33 @@ def reread(identifier: str) -> PaymentDTO | None:
         return get_client().get_payment(identifier)
     except PiError:
         return None
+
+
+def unknown_to_pi(identifier: str, exc: PiError) -> bool:
+    """Whether ``exc`` is Pi's 404 and a read of the payment answers 404 too: Pi does not know
+    the payment under this API key (its sandbox was reset, the key is another app's), as
+    opposed to a payment Pi merely could not be read for."""
+    if not isinstance(exc, PiNotFound):
+        return False
+    try:
+        get_client().get_payment(identifier)
+    except PiNotFound:
+        return True
+    except PiError:
+        return False
+    return False
+
+
+def cancel_unknown(payment: Payment, source: str, reason: str) -> None:
+    """Cancel here the locked ``payment`` Pi does not know (see :func:`unknown_to_pi`), which
+    nothing can then pay: the audit row says so."""
+    transition(
+        payment,
+        S.CANCELLED,
+        kind="cancelled",
+        source=source,
+        detail={"reason": reason, "pi_error": "payment_not_found"},
+    )
 
 
 def approve(
@@ -332,6 +360,10 @@ def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
     case the local payment adopts Pi's state. An app-to-user payment is cancelled by
     :func:`~.a2u_resume.cancel_a2u`, which looks on the chain and waits for the deadline first:
     Pi would accept the cancel of one whose transaction landed (it knows none until completion).
+
+    A payment Pi does not know at all (404 to the cancel and to a read: its sandbox was reset,
+    the API key is another app's) is cancelled here when no transaction paying it is on the
+    chain, since nothing can pay it any more; otherwise it is left as it is, with the error.
     """
     _check_identifier(identifier)
     failure: Exception | None = None
@@ -357,6 +389,8 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
+        if not payment.txid and payment.from_address and unknown_to_pi(payment.identifier, exc):
+            return _cancel_unknown_unpaid(payment, source, exc)
         latest = reread(payment.identifier)
         failure = None
         if latest is None or not latest.is_cancelled:
@@ -368,6 +402,31 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
     if not adopt(payment, cancelled, source=source, kind="cancelled"):
         return PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
     return None
+
+
+def _cancel_unknown_unpaid(payment: Payment, source: str, exc: PiError) -> Exception | None:
+    """Cancel here the locked payment Pi does not know, unless the payer's transaction for it is
+    on the chain: that one is left as it is, for staff to look into."""
+    from .a2u_resume import chain_search_start  # a2u_resume builds on this module
+
+    try:
+        txid = get_wallet_horizon().find_payment(
+            payment.from_address, payment.identifier, chain_search_start(payment)
+        )
+    except (PiUnavailable, HorizonError) as horizon_exc:
+        return audit_pi_failure(payment, source, "find", horizon_exc)
+    if txid is None:
+        cancel_unknown(payment, source, "requested")
+        return None
+    audit_pi_failure(payment, source, "cancel", exc)
+    return PiRefused(
+        _(
+            "Pi Network does not know this payment, but the payer's transaction %(txid)s for it "
+            "is on the chain: it is left as it is."
+        )
+        % {"txid": txid},
+        code="payment_not_found",
+    )
 
 
 def sync(

@@ -102,6 +102,37 @@ def test_cancelling_before_the_deadline_is_refused(
     assert a2u.ledger() == ledger_for(a2u, paid.identifier)
 
 
+def test_a_payout_pi_does_not_know_is_cancelled_here_and_stops_blocking_payouts(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)  # nothing signed yet
+    backdate(refund, PAST_THE_DEADLINE)
+    # Pi no longer knows it (another app's API key, a reset of Pi's data): each call is 404.
+    not_found = {"error": "payment_not_found", "error_message": "Payment not found"}
+    a2u.add_fault("get_payment", status=404, body=not_found, count=None)
+    a2u.add_fault("cancel", status=404, body=not_found, count=None)
+    payee = paid.user_uid
+    with pytest.raises(services.A2UError) as blocked:
+        services.send_payment(payee, "1", "a payout")
+    assert blocked.value.code == "ongoing_payment_found"
+
+    cancelled = services.cancel(refund.identifier)
+
+    assert (cancelled.status, cancelled.txid) == (S.CANCELLED, None)
+    assert signal_log.count("cancelled", refund.identifier) == 1
+    assert kinds(refund)[-1] == "cancelled"
+    assert refund.events.get(kind="cancelled").detail == {
+        "reason": "requested",
+        "pi_error": "payment_not_found",
+    }
+    a2u.clear_faults()
+    get_client().cancel_payment(refund.identifier)  # the sandbox still held it; Pi had lost it
+    payout = services.send_payment(payee, "1", "a payout")
+    assert payout.status == S.COMPLETED
+    assert ledger_for(a2u, refund.identifier) == []
+    assert len(ledger_for(a2u, payout.identifier)) == 1
+
+
 def test_a_cancel_at_pi_of_a_paid_payment_keeps_its_transaction(
     a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,113 @@
+"""A payment Pi does not know at all (its sandbox was reset, the API key is another app's).
+
+Nothing can pay such a payment, so cancelling it settles it here, but only when Pi answers 404 to
+the cancel and to a read, and no transaction paying it is on the chain.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from django_pi_payments import services
+from django_pi_payments.exceptions import IllegalTransition, PaymentError
+from django_pi_payments.models import Payment, PaymentStatus
+
+from .conftest import events
+
+S = PaymentStatus
+NOT_FOUND = {"error": "payment_not_found", "error_message": "Payment not found"}
+
+
+def forget(sandbox, *routes: str) -> None:
+    """Make Pi answer 404 once to each of ``routes``."""
+    for route in routes:
+        sandbox.add_fault(route, status=404, body=NOT_FOUND)
+
+
+def test_cancelling_a_payment_pi_does_not_know_cancels_it_here(flow, pi_sandbox, signal_log):
+    identifier = flow.approved()
+    assert Payment.objects.get(identifier=identifier).from_address
+    pi_sandbox.reset(config=False)
+
+    cancelled = services.cancel(identifier)
+
+    assert cancelled.status == S.CANCELLED
+    (event,) = events(identifier, "cancelled")
+    assert (event.from_status, event.to_status) == (S.APPROVED, S.CANCELLED)
+    assert event.detail == {"reason": "requested", "pi_error": "payment_not_found"}
+    assert signal_log.count("cancelled", identifier) == 1
+    with pytest.raises(IllegalTransition):
+        services.cancel(identifier)
+    assert signal_log.count("cancelled", identifier) == 1
+
+
+def test_one_whose_payer_paid_on_the_chain_is_left_as_it_is(flow, pi_sandbox, signal_log):
+    identifier, txid = flow.paid()  # the transaction is at Pi and on the chain, not here yet
+    forget(pi_sandbox, "cancel", "get_payment")
+
+    with pytest.raises(PaymentError) as refused:
+        services.cancel(identifier)
+
+    assert refused.value.code == "payment_not_found"
+    assert txid in refused.value.detail
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
+    assert [event.detail["code"] for event in events(identifier, "pi_error")] == [
+        "payment_not_found"
+    ]
+    assert signal_log.count("cancelled", identifier) == 0
+
+
+def test_a_404_to_the_cancel_alone_does_not_make_a_payment_unknown(flow, pi_sandbox, signal_log):
+    identifier = flow.approved()
+    forget(pi_sandbox, "cancel")  # Pi still answers the read: it knows the payment
+
+    with pytest.raises(PaymentError):
+        services.cancel(identifier)
+
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
+    assert signal_log.count("cancelled", identifier) == 0
+
+
+def test_one_with_a_transaction_here_is_left_as_it_is(flow, pi_sandbox, signal_log):
+    identifier, _txid = flow.paid()
+    services.sync(identifier)
+    assert Payment.objects.get(identifier=identifier).status == S.TRANSACTION_VERIFIED
+    pi_sandbox.reset(config=False)
+
+    with pytest.raises(PaymentError) as refused:
+        services.cancel(identifier)
+
+    assert refused.value.code == "payment_not_found"
+    assert Payment.objects.get(identifier=identifier).status == S.TRANSACTION_VERIFIED
+    assert signal_log.count("cancelled", identifier) == 0
+
+
+def test_horizon_unreachable_leaves_it_as_it_is(flow, pi_sandbox, signal_log):
+    identifier = flow.approved()
+    forget(pi_sandbox, "cancel", "get_payment")
+    pi_sandbox.add_fault("horizon_account_transactions", status=503, count=None)
+
+    with pytest.raises(PaymentError) as failed:
+        services.cancel(identifier)
+
+    assert failed.value.code == "pi_unavailable"
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
+    assert signal_log.count("cancelled", identifier) == 0
+
+
+def test_pi_reconcile_says_what_settles_a_payment_pi_does_not_know(flow, pi_sandbox):
+    identifier = flow.approved()
+    pi_sandbox.reset(config=False)
+    out = io.StringIO()
+
+    call_command("pi_reconcile", "--older-than", "0", "--json", stdout=out)
+
+    (entry,) = json.loads(out.getvalue())["payments"]
+    assert (entry["identifier"], entry["action"]) == (identifier, "failed")
+    assert entry["error"].startswith("payment_not_found: ")
+    assert "PI_API_KEY" in entry["error"]
+    assert "Cancel on Pi Network cancels it here" in entry["error"]
