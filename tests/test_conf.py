@@ -46,7 +46,7 @@ def test_a_hook_module_that_raises_while_importing_is_improperly_configured(
     (tmp_path / "raising_hook.py").write_text("raise RuntimeError('half-written module')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     settings.PI_PAYMENTS = {"USER_MAPPER": "raising_hook.map_user"}
-    with pytest.raises(ImproperlyConfigured, match="USER_MAPPER.*RuntimeError: half-written"):
+    with pytest.raises(ImproperlyConfigured, match=r"USER_MAPPER.*RuntimeError: half-written"):
         _ = pi_settings.USER_MAPPER
 
 
