@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from django.views.debug import SafeExceptionReporterFilter
 
+from django_pi_payments.admin.payments import MAX_EVENTS_SHOWN
 from django_pi_payments.auth import MAX_TOKEN_LENGTH
 from django_pi_payments.http import MAX_ANSWER_BYTES, POOL_SIZE
-from django_pi_payments.services.payments import MAX_FRONTEND_ERRORS
+from django_pi_payments.services.payments import MAX_FRONTEND_ERRORS, MAX_VERIFICATION_FAILURES
 from django_pi_payments.throttles import DEFAULT_RATES
 from django_pi_payments.views.base import MAX_BODY_BYTES
 
@@ -114,6 +115,8 @@ def test_the_limits_the_docs_state_are_the_code_s() -> None:
         ("docs/security.md", f"larger than {MAX_ANSWER_BYTES // 1024 // 1024} MB"),
         ("docs/authentication.md", f"longer than {MAX_TOKEN_LENGTH} characters"),
         ("docs/deployment.md", f"keeps up to {POOL_SIZE} connections open to Pi"),
+        ("docs/operations.md", f"keeps its first {MAX_VERIFICATION_FAILURES} of each code"),
+        ("docs/operations.md", f"(inline, the newest {MAX_EVENTS_SHOWN}, newest first;"),
     }
     for scope, rate in DEFAULT_RATES.items():
         stated.add(("docs/authentication.md", f"| `{scope}` | `{rate}` |"))

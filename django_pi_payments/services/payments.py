@@ -60,9 +60,11 @@ PAYMENTS_SCOPE = "payments"
 # payment's identifier (the route is anonymous, as the Pi SDK's onError posts it), cannot grow
 # its audit log further.
 MAX_FRONTEND_ERRORS = 50
-# The failed verifications kept per payment, for the same reason: the complete route is
-# anonymous too, and each transaction id that does not prove the payment is one failure (as is
-# each pi_reconcile run on a payment whose transaction does not pay it).
+# The failed verifications of each code kept per payment, for the same reason: the complete
+# route is anonymous too, and each transaction id that does not prove the payment is one failure
+# (as is each pi_reconcile run on a payment whose transaction does not pay it). Counted per code,
+# so that transaction ids made up by anyone (``no_tx``, ``txid_mismatch``) cannot crowd out the
+# failure of the payer's own transaction (``tx_payment_mismatch``...).
 MAX_VERIFICATION_FAILURES = 50
 
 
@@ -133,10 +135,20 @@ def audit_pi_failure(
 
 
 def _record_kept(
-    payment: Payment, kind: str, limit: int, source: str, detail: dict[str, Any]
+    payment: Payment,
+    kind: str,
+    limit: int,
+    source: str,
+    detail: dict[str, Any],
+    *,
+    per_code: bool = False,
 ) -> None:
-    """Audit an event of ``kind`` on the locked payment, unless it holds ``limit`` of them."""
-    if payment.events.filter(kind=kind).count() < limit:
+    """Audit an event of ``kind`` on the locked payment, unless it holds ``limit`` of them (of
+    them with the same ``detail["code"]``, ``per_code``)."""
+    kept = payment.events.filter(kind=kind)
+    if per_code:
+        kept = kept.filter(detail__code=detail["code"])
+    if kept.count() < limit:
         record_event(
             payment,
             kind,
@@ -328,6 +340,7 @@ def _complete_locked(payment: Payment, dto: PaymentDTO, txid: str, source: str) 
             MAX_VERIFICATION_FAILURES,
             source,
             {"code": exc.code, "txid": txid},
+            per_code=True,
         )
         return exc
     except (PiUnavailable, HorizonError) as exc:

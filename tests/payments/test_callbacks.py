@@ -178,13 +178,22 @@ def test_the_first_verification_failures_of_a_payment_are_kept(flow, monkeypatch
     # The complete route is anonymous: whoever knows an open payment's identifier must not grow
     # its audit log without end by posting transaction ids that do not prove it.
     monkeypatch.setattr(payments_service, "MAX_VERIFICATION_FAILURES", 3)
-    identifier, _txid = flow.paid()
+    identifier, txid = flow.paid(amount="1")  # the payer's transaction pays too little
     for n in range(5):
         response = flow.complete(identifier, f"{n:x}" * 64)
         assert response.status_code == 400
         assert response.json()["error"] == "txid_mismatch"
     kept = events(identifier, "verification_failed")
     assert sorted(event.detail["txid"] for event in kept) == ["0" * 64, "1" * 64, "2" * 64]
+
+    # Counted per code: made-up ids do not crowd out the failure of the payer's transaction.
+    response = flow.complete(identifier, txid)
+    assert response.status_code == 400
+    own = [
+        event for event in events(identifier, "verification_failed") if event.detail["txid"] == txid
+    ]
+    assert [event.detail["code"] for event in own] == [response.json()["error"]]
+    assert response.json()["error"] != "txid_mismatch"
 
 
 def test_wrong_network_is_refused_at_complete(flow, pi_sandbox, settings):
