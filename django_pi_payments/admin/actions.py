@@ -38,6 +38,7 @@ from ..exceptions import (
 )
 from ..models import Direction, EventSource, Payment, PaymentStatus
 from ..services.a2u_resume import cancel_deadline
+from ..services.payments import cancelled_as_unknown
 
 CONFIRMATION_TEMPLATE = "admin/pi_payments/cancel_confirmation.html"
 # The fields a confirmation form posts besides those of its payments: the CSRF token, ``action``
@@ -285,7 +286,7 @@ def cancel_one(
         report_error(modeladmin, request, payment, error, CANCEL)
         return not is_unreachable(error)
     else:
-        if cancelled.status == PaymentStatus.CANCELLED and unknown_to_pi(cancelled):
+        if cancelled.status == PaymentStatus.CANCELLED and cancelled_as_unknown(cancelled):
             outcome = _("cancelled here: Pi Network does not know it.")
         elif cancelled.status == PaymentStatus.CANCELLED:
             outcome = _("cancelled.")
@@ -293,12 +294,6 @@ def cancel_one(
             outcome = _("now %(status)s.") % {"status": status_label(cancelled)}
         report(modeladmin, request, payment, outcome, messages.SUCCESS, action=CANCEL)
     return True
-
-
-def unknown_to_pi(payment: Payment) -> bool:
-    """Whether ``payment`` was cancelled here because Pi does not know it."""
-    cancel = payment.events.filter(kind="cancelled").order_by("-created_at", "-pk").first()
-    return cancel is not None and cancel.detail.get("pi_error") == "payment_not_found"
 
 
 @admin.action(permissions=["cancel"], description=CANCEL)

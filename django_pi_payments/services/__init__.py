@@ -5,6 +5,8 @@ from .a2u_resume import A2UCancelTooEarly, A2UError, resume_a2u
 from .payments import (
     approve,
     cancel,
+    cancel_reappeared,
+    cancelled_as_unknown,
     complete,
     fetch,
     record_frontend_error,
@@ -23,6 +25,8 @@ __all__ = [
     "RefundRefused",
     "approve",
     "cancel",
+    "cancel_reappeared",
+    "cancelled_as_unknown",
     "complete",
     "fetch",
     "record_frontend_error",

@@ -43,8 +43,11 @@ from ..exceptions import (
 )
 from ..models import Payment, PaymentEvent, PaymentStatus
 from .core import (
+    CLOCK_MARGIN,
     adopt,
     atomic,
+    born,
+    chain_search_start,
     db_alias,
     lock,
     lock_or_create,
@@ -52,15 +55,13 @@ from .core import (
     send_on_commit,
     transition,
 )
-from .payments import audit_pi_failure, cancel_unknown, fetch, reread, unknown_to_pi
+from .payments import audit_pi_failure, cancel_unknown, fetch, reread, reread_after
 
 logger = logging.getLogger("django_pi_payments.services")
 
 S = PaymentStatus
-# How long a signed transaction stays valid at most (as pi-backend), and the clock difference
-# between this host and the network that the deadline rule tolerates.
+# How long a signed transaction stays valid at most (as pi-backend).
 TX_VALIDITY = timedelta(seconds=180)
-CLOCK_MARGIN = timedelta(seconds=60)
 # The shortest A2U_RESUME_TIMEOUT, in seconds: the margin on each side of the deadline.
 SHORTEST_RESUME_TIMEOUT = 2 * CLOCK_MARGIN.total_seconds()
 
@@ -306,18 +307,9 @@ def _pay(identifier: str, source: str) -> Payment:
     return payment
 
 
-def _born(payment: Payment) -> datetime:
-    return min(moment for moment in (payment.created_at, payment.pi_created_at) if moment)
-
-
-def chain_search_start(payment: Payment) -> datetime:
-    """How far back the chain is searched for the payment's transaction."""
-    return _born(payment) - CLOCK_MARGIN
-
-
 def _deadline(payment: Payment) -> datetime:
     """When every transaction signed for ``payment`` has expired (their time bounds end)."""
-    return _born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
+    return born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
 
 
 def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
@@ -407,10 +399,10 @@ def _cancel_locked(payment: Payment, source: str, reason: str) -> Exception | No
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
-        if unknown_to_pi(payment.identifier, exc):
+        latest, lost = reread_after(payment.identifier, exc)
+        if lost:
             cancel_unknown(payment, source, reason)
             return None
-        latest = reread(payment.identifier)
         if latest is not None and (latest.is_cancelled or latest.status.developer_completed):
             adopt(payment, latest, source=source)
             return None

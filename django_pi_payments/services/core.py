@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, partial
 from typing import Any
@@ -27,6 +28,9 @@ from ..models import TRANSITIONS, Payment, PaymentEvent, PaymentStatus, PiUser
 logger = logging.getLogger("django_pi_payments.services")
 
 S = PaymentStatus
+# The clock difference between this host and the network that the rules reading the chain
+# tolerate (how far back a payment's transaction is searched for, a payout's deadline).
+CLOCK_MARGIN = timedelta(seconds=60)
 
 # The signal (named in :mod:`django_pi_payments.signals`) each status sends on arrival.
 SIGNALS: dict[str, str] = {
@@ -214,6 +218,16 @@ def lock_and_adopt(dto: PaymentDTO, *, source: str, pi_user: PiUser | None = Non
     if not created or status_from_dto(dto) != payment.status:
         adopt(payment, dto, source=source)
     return payment
+
+
+def born(payment: Payment) -> datetime:
+    """When ``payment`` came to be: stored here, or created at Pi, whichever is earlier."""
+    return min(moment for moment in (payment.created_at, payment.pi_created_at) if moment)
+
+
+def chain_search_start(payment: Payment) -> datetime:
+    """How far back the chain is searched for the payment's transaction."""
+    return born(payment) - CLOCK_MARGIN
 
 
 def record_event(

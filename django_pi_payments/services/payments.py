@@ -44,6 +44,7 @@ from ..models import Direction, EventSource, Payment, PaymentStatus, PiUser
 from .core import (
     adopt,
     atomic,
+    chain_search_start,
     lock,
     lock_and_adopt,
     lock_or_create,
@@ -66,6 +67,8 @@ MAX_FRONTEND_ERRORS = 50
 # so that transaction ids made up by anyone (``no_tx``, ``txid_mismatch``) cannot crowd out the
 # failure of the payer's own transaction (``tx_payment_mismatch``...).
 MAX_VERIFICATION_FAILURES = 50
+# Pi's error code for a payment it does not know.
+NOT_FOUND_CODE = "payment_not_found"
 
 
 def _check_identifier(identifier: str) -> None:
@@ -167,31 +170,36 @@ def reread(identifier: str) -> PaymentDTO | None:
         return None
 
 
-def unknown_to_pi(identifier: str, exc: PiError) -> bool:
-    """Whether ``exc`` is Pi's 404 and a read of the payment answers 404 too: Pi does not know
-    the payment under this API key (its sandbox was reset, the key is another app's), as
-    opposed to a payment Pi merely could not be read for."""
-    if not isinstance(exc, PiNotFound):
-        return False
+def _lost_by_pi(exc: PiError) -> bool:
+    return isinstance(exc, PiNotFound) and exc.code == NOT_FOUND_CODE
+
+
+def reread_after(identifier: str, exc: PiError) -> tuple[PaymentDTO | None, bool]:
+    """Pi's state after its call failed with ``exc`` (``None`` when Pi cannot be read either),
+    and whether Pi does not know the payment at all: it answered ``payment_not_found`` to that
+    call and to this read (its sandbox was reset, or ``PI_API_KEY`` is another app's)."""
     try:
-        get_client().get_payment(identifier)
-    except PiNotFound:
-        return True
-    except PiError:
-        return False
-    return False
+        return get_client().get_payment(identifier), False
+    except PiError as read_exc:
+        return None, _lost_by_pi(exc) and _lost_by_pi(read_exc)
 
 
 def cancel_unknown(payment: Payment, source: str, reason: str) -> None:
-    """Cancel here the locked ``payment`` Pi does not know (see :func:`unknown_to_pi`), which
+    """Cancel here the locked ``payment`` Pi does not know (see :func:`reread_after`), which
     nothing can then pay: the audit row says so."""
     transition(
         payment,
         S.CANCELLED,
         kind="cancelled",
         source=source,
-        detail={"reason": reason, "pi_error": "payment_not_found"},
+        detail={"reason": reason, "pi_error": NOT_FOUND_CODE},
     )
+
+
+def cancelled_as_unknown(payment: Payment) -> bool:
+    """Whether ``payment`` was cancelled here by :func:`cancel_unknown`."""
+    cancel = payment.events.filter(kind="cancelled").order_by("-created_at", "-pk").first()
+    return cancel is not None and cancel.detail.get("pi_error") == NOT_FOUND_CODE
 
 
 def approve(
@@ -402,9 +410,9 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
-        if not payment.txid and payment.from_address and unknown_to_pi(payment.identifier, exc):
+        latest, lost = reread_after(payment.identifier, exc)
+        if lost and not payment.txid and payment.from_address:
             return _cancel_unknown_unpaid(payment, source, exc)
-        latest = reread(payment.identifier)
         failure = None
         if latest is None or not latest.is_cancelled:
             failure = audit_pi_failure(payment, source, "cancel", exc)
@@ -420,8 +428,6 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
 def _cancel_unknown_unpaid(payment: Payment, source: str, exc: PiError) -> Exception | None:
     """Cancel here the locked payment Pi does not know, unless the payer's transaction for it is
     on the chain: that one is left as it is, for staff to look into."""
-    from .a2u_resume import chain_search_start  # a2u_resume builds on this module
-
     try:
         txid = get_wallet_horizon().find_payment(
             payment.from_address, payment.identifier, chain_search_start(payment)
@@ -438,8 +444,52 @@ def _cancel_unknown_unpaid(payment: Payment, source: str, exc: PiError) -> Excep
             "is on the chain: it is left as it is."
         )
         % {"txid": txid},
-        code="payment_not_found",
+        code=NOT_FOUND_CODE,
     )
+
+
+def cancel_reappeared(identifier: str, dto: PaymentDTO, *, source: str) -> Payment:
+    """Cancel at Pi a payment cancelled here because Pi did not know it (:func:`cancel_unknown`),
+    now that Pi holds it again as ``dto`` (``PI_API_KEY`` was another app's): cancelled on both
+    sides, and no longer in flight at Pi (an open payout there blocks every new one).
+
+    Nothing signed by the app can pay it: it was cancelled here only with no transaction on the
+    chain, a payout only after its deadline. Raises :class:`PiRefused` (``paid_after_cancel``),
+    changing nothing, when Pi holds the payer's transaction for it: the payer paid for a payment
+    cancelled here, which staff must settle by hand.
+    """
+    failure: PaymentError | None = None
+    with atomic():
+        payment = lock(identifier)
+        if payment is None or not cancelled_as_unknown(payment):
+            raise IllegalTransition(_("The payment was not cancelled as unknown to Pi Network."))
+        if dto.direction == USER_TO_APP and dto.transaction is not None:
+            raise PiRefused(
+                _(
+                    "The payment was cancelled here as Pi Network did not know it, but Pi now "
+                    "holds the payer's transaction %(txid)s for it: refund the payer or deliver "
+                    "the order, and settle the payment with Pi Network."
+                )
+                % {"txid": dto.txid},
+                code="paid_after_cancel",
+            )
+        try:
+            get_client().cancel_payment(identifier)
+        except PiError as exc:
+            failure = audit_pi_failure(payment, source, "cancel", exc)
+        else:
+            status = payment.status
+            record_event(
+                payment,
+                "cancelled_at_pi",
+                source,
+                from_status=status,
+                to_status=status,
+                detail={"reason": "cancelled_as_unknown"},
+            )
+    if failure is not None:
+        raise failure
+    return payment
 
 
 def sync(

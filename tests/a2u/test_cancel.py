@@ -125,8 +125,16 @@ def test_a_payout_pi_does_not_know_is_cancelled_here_and_stops_blocking_payouts(
         "reason": "requested",
         "pi_error": "payment_not_found",
     }
+    # PI_API_KEY was another app's: once it is right again, Pi still holds the payout in flight.
     a2u.clear_faults()
-    get_client().cancel_payment(refund.identifier)  # the sandbox still held it; Pi had lost it
+    with pytest.raises(services.A2UError) as blocked:
+        services.send_payment(payee, "1", "a payout")
+    assert blocked.value.code == "ongoing_payment_found"
+    reconciled = io.StringIO()
+    call_command("pi_reconcile", "--older-than", "0", "--json", stdout=reconciled)
+    (entry,) = json.loads(reconciled.getvalue())["payments"]
+    assert (entry["identifier"], entry["action"]) == (refund.identifier, "cancel")
+    assert a2u.payment(refund.identifier)["status"]["cancelled"] is True
     payout = services.send_payment(payee, "1", "a payout")
     assert payout.status == S.COMPLETED
     assert ledger_for(a2u, refund.identifier) == []

@@ -102,12 +102,76 @@ def test_horizon_unreachable_leaves_it_as_it_is(flow, pi_sandbox, signal_log):
 def test_pi_reconcile_says_what_settles_a_payment_pi_does_not_know(flow, pi_sandbox):
     identifier = flow.approved()
     pi_sandbox.reset(config=False)
-    out = io.StringIO()
 
-    call_command("pi_reconcile", "--older-than", "0", "--json", stdout=out)
-
-    (entry,) = json.loads(out.getvalue())["payments"]
+    (entry,) = reconcile_json()["payments"]
     assert (entry["identifier"], entry["action"]) == (identifier, "failed")
     assert entry["error"].startswith("payment_not_found: ")
-    assert "PI_API_KEY" in entry["error"]
-    assert "Cancel on Pi Network cancels it here" in entry["error"]
+    assert "Check PI_API_KEY first" in entry["error"]
+    assert "cancel it with the admin's Cancel on Pi Network" in entry["error"]
+
+
+def test_pi_reconcile_gives_no_such_hint_for_a_payment_with_a_transaction(flow, pi_sandbox):
+    identifier, _txid = flow.paid()
+    services.sync(identifier)
+    pi_sandbox.reset(config=False)
+
+    (entry,) = reconcile_json()["payments"]
+
+    assert entry["error"].startswith("payment_not_found: ")
+    assert "Cancel on Pi Network" not in entry["error"]
+
+
+def test_a_404_that_is_not_pis_does_not_make_a_payment_unknown(flow, pi_sandbox, signal_log):
+    identifier = flow.approved()
+    for route in ("cancel", "get_payment"):  # e.g. a proxy's page, a wrong API_BASE_URL path
+        pi_sandbox.add_fault(route, status=404, body="<html>Not Found</html>")
+
+    with pytest.raises(PaymentError):
+        services.cancel(identifier)
+
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
+    assert signal_log.count("cancelled", identifier) == 0
+
+
+def test_one_cancelled_here_that_pi_holds_again_is_cancelled_there_too(
+    flow, pi_sandbox, signal_log
+):
+    identifier = flow.approved()
+    forget(pi_sandbox, "cancel", "get_payment")
+    services.cancel(identifier)
+    # PI_API_KEY was another app's: once it is right again, Pi still holds the payment.
+    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is False
+
+    services.cancel_reappeared(identifier, services.fetch(identifier), source="reconcile")
+
+    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is True
+    assert Payment.objects.get(identifier=identifier).status == S.CANCELLED
+    assert [event.detail for event in events(identifier, "cancelled_at_pi")] == [
+        {"reason": "cancelled_as_unknown"}
+    ]
+    assert signal_log.count("cancelled", identifier) == 1
+
+
+def test_one_cancelled_here_that_the_payer_paid_at_pi_is_reported_not_hidden(
+    flow, pi_sandbox, signal_log
+):
+    identifier = flow.approved()
+    forget(pi_sandbox, "cancel", "get_payment")
+    services.cancel(identifier)
+    txid = pi_sandbox.submit_transaction(identifier)["txid"]  # the payer paid it there
+
+    (entry,) = reconcile_json()["payments"]
+
+    assert (entry["identifier"], entry["action"]) == (identifier, "failed")
+    assert entry["error"].startswith("paid_after_cancel: ")
+    assert txid in entry["error"]
+    assert Payment.objects.get(identifier=identifier).status == S.CANCELLED
+    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is False
+    assert signal_log.count("cancelled", identifier) == 1
+    assert signal_log.count("completed", identifier) == 0
+
+
+def reconcile_json() -> dict:
+    out = io.StringIO()
+    call_command("pi_reconcile", "--older-than", "0", "--json", stdout=out)
+    return json.loads(out.getvalue())
