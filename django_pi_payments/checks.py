@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -18,19 +17,17 @@ from django.views.decorators.debug import sensitive_variables
 from requests.utils import select_proxy
 
 from .client import is_sendable_credential
-from .conf import IMPORT_STRINGS, NETWORKS, SETTINGS_NAME, import_setting, pi_settings
+from .conf import (
+    IMPORT_STRINGS,
+    NETWORKS,
+    SETTINGS_NAME,
+    import_setting,
+    is_loopback_host,
+    pi_settings,
+)
 from .http import Transport
 from .services.a2u_resume import SHORTEST_RESUME_TIMEOUT
 from .strkey import is_valid_seed
-
-
-def _is_loopback(host: str) -> bool:
-    if host in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _api_key_flaw(api_key: object) -> str | None:
@@ -94,7 +91,7 @@ def check_settings(
     if (
         parts is not None
         and not settings.DEBUG
-        and (parts.scheme != "https" or _is_loopback(parts.hostname or ""))
+        and (parts.scheme != "https" or is_loopback_host(parts.hostname or ""))
     ):
         messages.append(
             Error(

@@ -7,9 +7,11 @@ is asked for and caches the answer until Django's ``setting_changed`` signal rep
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -54,6 +56,16 @@ def redact(secret: str | None) -> str:
     if len(secret) <= 12:
         return "…"
     return f"{secret[:4]}…{secret[-4:]}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine (a sandbox's host, never Pi's)."""
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def import_setting(name: str, dotted_path: str) -> Callable[..., Any]:
@@ -101,6 +113,15 @@ class PiSettings:
         if configured:
             return configured.rstrip("/")
         return NETWORKS.get(self.NETWORK, NETWORKS["Pi Testnet"])
+
+    @property
+    def api_is_loopback(self) -> bool:
+        """Whether ``API_BASE_URL`` is on this machine: a sandbox, not Pi."""
+        try:
+            host = urlsplit(str(self.API_BASE_URL)).hostname
+        except ValueError:
+            return False
+        return is_loopback_host(host or "")
 
     @property
     def api_url(self) -> str:

@@ -60,9 +60,9 @@ NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network or Horiz
 # Added to the error of a stored payment without a transaction that Pi answers 404 for: no run
 # can settle it by itself.
 UNKNOWN_TO_PI_HINT = (
-    "Pi Network does not know this payment. Check PI_API_KEY first: while it is another app's, "
-    "Pi knows none of this app's payments, and they can still be paid. Only if Pi lost it (a "
-    "reset sandbox) cancel it with the admin's Cancel on Pi Network"
+    "Check PI_API_KEY and API_BASE_URL: Pi does not lose payments, and while they are another "
+    "app's, this app's payments can still be paid there. Against a sandbox that was reset, the "
+    "admin's Cancel on Pi Network cancels it here"
 )
 
 
@@ -219,8 +219,6 @@ def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outco
             return Outcome(identifier, "skipped_locked")
         before = local.status if local else None
         if local is not None and local.is_final:
-            if dto is not None and services.cancelled_as_unknown(local):
-                return _reappeared(identifier, dto, before, options)
             return Outcome(identifier, "already_final", before, before)
         try:
             dto = dto or services.fetch(identifier)
@@ -229,38 +227,19 @@ def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outco
                 return Outcome(identifier, f"would_{action}", before, before)
             done = _perform(action, identifier, dto, local)
         except (PaymentError, PiError) as exc:
-            lost = isinstance(exc, PaymentNotFound) and local is not None and _cancellable(local)
-            hint = UNKNOWN_TO_PI_HINT if lost else ""
-            return _failed(identifier, before, _status(identifier), exc, hint)
+            after = _status(identifier)
+            error = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
+            if isinstance(exc, PaymentNotFound) and local is not None and _cancellable(local):
+                error += f" ({UNKNOWN_TO_PI_HINT})"
+            return Outcome(identifier, "failed", before, after, error, is_unreachable(exc))
         if action == "mark_cancelled" and done is not None and not done.is_final:
             action = "wait"  # a payout's cancel at Pi waits for its deadline
         return Outcome(identifier, action, before, done.status if done else before)
 
 
 def _cancellable(local: Payment) -> bool:
-    """Whether the admin's cancel can settle ``local`` when Pi does not know it."""
+    """Whether the admin's cancel can settle ``local`` when a sandbox lost it."""
     return not local.txid and (local.direction == APP_TO_USER or bool(local.from_address))
-
-
-def _reappeared(identifier: str, dto: PaymentDTO, before: str | None, options: Options) -> Outcome:
-    """A payment cancelled here as unknown to Pi that Pi holds again: cancel it there too."""
-    if options.dry_run:
-        return Outcome(identifier, "would_cancel", before, before)
-    try:
-        services.cancel_reappeared(identifier, dto, source=SOURCE)
-    except (PaymentError, PiError) as exc:
-        return _failed(identifier, before, before, exc)
-    return Outcome(identifier, "cancel", before, before)
-
-
-def _failed(
-    identifier: str, before: str | None, after: str | None, exc: Exception, hint: str = ""
-) -> Outcome:
-    """The outcome of a payment that failed with ``exc`` (and ``hint`` on what to do)."""
-    error = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
-    if hint:
-        error += f" ({hint})"
-    return Outcome(identifier, "failed", before, after, error, is_unreachable(exc))
 
 
 def _status(identifier: str) -> str | None:

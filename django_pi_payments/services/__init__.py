@@ -5,7 +5,6 @@ from .a2u_resume import A2UCancelTooEarly, A2UError, resume_a2u
 from .payments import (
     approve,
     cancel,
-    cancel_reappeared,
     cancelled_as_unknown,
     complete,
     fetch,
@@ -25,7 +24,6 @@ __all__ = [
     "RefundRefused",
     "approve",
     "cancel",
-    "cancel_reappeared",
     "cancelled_as_unknown",
     "complete",
     "fetch",

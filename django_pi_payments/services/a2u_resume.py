@@ -395,7 +395,7 @@ def _chain_failure(
 
 def _cancel_locked(payment: Payment, source: str, reason: str) -> Exception | None:
     """Cancel the unpaid payment at Pi; a payment Pi knows a transaction of gets it instead,
-    and one Pi does not know at all is cancelled here."""
+    and one a sandbox lost is cancelled here."""
     try:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:

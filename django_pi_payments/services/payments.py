@@ -176,16 +176,20 @@ def _lost_by_pi(exc: PiError) -> bool:
 
 def reread_after(identifier: str, exc: PiError) -> tuple[PaymentDTO | None, bool]:
     """Pi's state after its call failed with ``exc`` (``None`` when Pi cannot be read either),
-    and whether Pi does not know the payment at all: it answered ``payment_not_found`` to that
-    call and to this read (its sandbox was reset, or ``PI_API_KEY`` is another app's)."""
+    and whether a sandbox lost the payment: ``API_BASE_URL`` is on this machine, and it answered
+    ``payment_not_found`` to that call and to this read (the sandbox was reset).
+
+    Pi itself never loses a payment: there, ``payment_not_found`` for a stored one means that
+    ``PI_API_KEY`` or ``API_BASE_URL`` is not this app's, and the payment can still be paid."""
     try:
         return get_client().get_payment(identifier), False
     except PiError as read_exc:
-        return None, _lost_by_pi(exc) and _lost_by_pi(read_exc)
+        lost = pi_settings.api_is_loopback and _lost_by_pi(exc) and _lost_by_pi(read_exc)
+        return None, lost
 
 
 def cancel_unknown(payment: Payment, source: str, reason: str) -> None:
-    """Cancel here the locked ``payment`` Pi does not know (see :func:`reread_after`), which
+    """Cancel here the locked ``payment`` a sandbox lost (see :func:`reread_after`), which
     nothing can then pay: the audit row says so."""
     transition(
         payment,
@@ -382,9 +386,11 @@ def cancel(identifier: str, *, source: str = EventSource.ADMIN) -> Payment:
     :func:`~.a2u_resume.cancel_a2u`, which looks on the chain and waits for the deadline first:
     Pi would accept the cancel of one whose transaction landed (it knows none until completion).
 
-    A payment Pi does not know at all (404 to the cancel and to a read: its sandbox was reset,
-    the API key is another app's) is cancelled here when no transaction paying it is on the
-    chain, since nothing can pay it any more; otherwise it is left as it is, with the error.
+    A payment a sandbox lost (``payment_not_found`` to the cancel and to a read, from a
+    loopback ``API_BASE_URL``: the sandbox was reset) is cancelled here when no transaction
+    paying it is stored or on the chain, since nothing can pay it any more; otherwise it is left
+    as it is, with the error. Against Pi, such an answer is only an error: see
+    :func:`reread_after`.
     """
     _check_identifier(identifier)
     failure: Exception | None = None
@@ -426,7 +432,7 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
 
 
 def _cancel_unknown_unpaid(payment: Payment, source: str, exc: PiError) -> Exception | None:
-    """Cancel here the locked payment Pi does not know, unless the payer's transaction for it is
+    """Cancel here the locked payment a sandbox lost, unless the payer's transaction for it is
     on the chain: that one is left as it is, for staff to look into."""
     try:
         txid = get_wallet_horizon().find_payment(
@@ -440,56 +446,12 @@ def _cancel_unknown_unpaid(payment: Payment, source: str, exc: PiError) -> Excep
     audit_pi_failure(payment, source, "cancel", exc)
     return PiRefused(
         _(
-            "Pi Network does not know this payment, but the payer's transaction %(txid)s for it "
-            "is on the chain: it is left as it is."
+            "The sandbox does not know this payment, but the payer's transaction %(txid)s for "
+            "it is on the chain: it is left as it is."
         )
         % {"txid": txid},
         code=NOT_FOUND_CODE,
     )
-
-
-def cancel_reappeared(identifier: str, dto: PaymentDTO, *, source: str) -> Payment:
-    """Cancel at Pi a payment cancelled here because Pi did not know it (:func:`cancel_unknown`),
-    now that Pi holds it again as ``dto`` (``PI_API_KEY`` was another app's): cancelled on both
-    sides, and no longer in flight at Pi (an open payout there blocks every new one).
-
-    Nothing signed by the app can pay it: it was cancelled here only with no transaction on the
-    chain, a payout only after its deadline. Raises :class:`PiRefused` (``paid_after_cancel``),
-    changing nothing, when Pi holds the payer's transaction for it: the payer paid for a payment
-    cancelled here, which staff must settle by hand.
-    """
-    failure: PaymentError | None = None
-    with atomic():
-        payment = lock(identifier)
-        if payment is None or not cancelled_as_unknown(payment):
-            raise IllegalTransition(_("The payment was not cancelled as unknown to Pi Network."))
-        if dto.direction == USER_TO_APP and dto.transaction is not None:
-            raise PiRefused(
-                _(
-                    "The payment was cancelled here as Pi Network did not know it, but Pi now "
-                    "holds the payer's transaction %(txid)s for it: refund the payer or deliver "
-                    "the order, and settle the payment with Pi Network."
-                )
-                % {"txid": dto.txid},
-                code="paid_after_cancel",
-            )
-        try:
-            get_client().cancel_payment(identifier)
-        except PiError as exc:
-            failure = audit_pi_failure(payment, source, "cancel", exc)
-        else:
-            status = payment.status
-            record_event(
-                payment,
-                "cancelled_at_pi",
-                source,
-                from_status=status,
-                to_status=status,
-                detail={"reason": "cancelled_as_unknown"},
-            )
-    if failure is not None:
-        raise failure
-    return payment
 
 
 def sync(

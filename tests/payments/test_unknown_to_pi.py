@@ -1,7 +1,8 @@
-"""A payment Pi does not know at all (its sandbox was reset, the API key is another app's).
+"""A payment a sandbox lost (it was reset): cancelling it settles it here.
 
-Nothing can pay such a payment, so cancelling it settles it here, but only when Pi answers 404 to
-the cancel and to a read, and no transaction paying it is on the chain.
+Only against a sandbox (Pi does not lose payments: there, ``payment_not_found`` means the API key
+or base URL is another app's), only when it answers ``payment_not_found`` to the cancel and to a
+read, and only when no transaction paying it is stored or on the chain.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from django.core.management import call_command
 
 from django_pi_payments import services
+from django_pi_payments.conf import PiSettings
 from django_pi_payments.exceptions import IllegalTransition, PaymentError
 from django_pi_payments.models import Payment, PaymentStatus
 
@@ -106,8 +108,8 @@ def test_pi_reconcile_says_what_settles_a_payment_pi_does_not_know(flow, pi_sand
     (entry,) = reconcile_json()["payments"]
     assert (entry["identifier"], entry["action"]) == (identifier, "failed")
     assert entry["error"].startswith("payment_not_found: ")
-    assert "Check PI_API_KEY first" in entry["error"]
-    assert "cancel it with the admin's Cancel on Pi Network" in entry["error"]
+    assert "Check PI_API_KEY and API_BASE_URL" in entry["error"]
+    assert "Against a sandbox that was reset, the admin's Cancel on Pi Network" in entry["error"]
 
 
 def test_pi_reconcile_gives_no_such_hint_for_a_payment_with_a_transaction(flow, pi_sandbox):
@@ -133,42 +135,34 @@ def test_a_404_that_is_not_pis_does_not_make_a_payment_unknown(flow, pi_sandbox,
     assert signal_log.count("cancelled", identifier) == 0
 
 
-def test_one_cancelled_here_that_pi_holds_again_is_cancelled_there_too(
-    flow, pi_sandbox, signal_log
-):
+def test_a_404_of_pi_to_the_cancel_alone_does_not_make_a_payment_unknown(flow, pi_sandbox):
     identifier = flow.approved()
-    forget(pi_sandbox, "cancel", "get_payment")
-    services.cancel(identifier)
-    # PI_API_KEY was another app's: once it is right again, Pi still holds the payment.
-    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is False
+    forget(pi_sandbox, "cancel")
+    pi_sandbox.add_fault("get_payment", status=404, body="<html>Not Found</html>")
 
-    services.cancel_reappeared(identifier, services.fetch(identifier), source="reconcile")
+    with pytest.raises(PaymentError):
+        services.cancel(identifier)
 
-    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is True
-    assert Payment.objects.get(identifier=identifier).status == S.CANCELLED
-    assert [event.detail for event in events(identifier, "cancelled_at_pi")] == [
-        {"reason": "cancelled_as_unknown"}
-    ]
-    assert signal_log.count("cancelled", identifier) == 1
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
 
 
-def test_one_cancelled_here_that_the_payer_paid_at_pi_is_reported_not_hidden(
-    flow, pi_sandbox, signal_log
+def test_against_pi_itself_a_payment_it_does_not_know_is_never_cancelled_here(
+    flow, pi_sandbox, signal_log, monkeypatch
 ):
+    # Pi does not lose payments: payment_not_found from Pi means PI_API_KEY or API_BASE_URL is
+    # another app's, and the payment can still be paid there.
     identifier = flow.approved()
-    forget(pi_sandbox, "cancel", "get_payment")
-    services.cancel(identifier)
-    txid = pi_sandbox.submit_transaction(identifier)["txid"]  # the payer paid it there
+    pi_sandbox.reset(config=False)
+    monkeypatch.setattr(PiSettings, "api_is_loopback", property(lambda self: False))
 
+    with pytest.raises(PaymentError) as refused:
+        services.cancel(identifier)
+
+    assert refused.value.code == "payment_not_found"
+    assert Payment.objects.get(identifier=identifier).status == S.APPROVED
+    assert signal_log.count("cancelled", identifier) == 0
     (entry,) = reconcile_json()["payments"]
-
-    assert (entry["identifier"], entry["action"]) == (identifier, "failed")
-    assert entry["error"].startswith("paid_after_cancel: ")
-    assert txid in entry["error"]
-    assert Payment.objects.get(identifier=identifier).status == S.CANCELLED
-    assert pi_sandbox.payment(identifier)["status"]["cancelled"] is False
-    assert signal_log.count("cancelled", identifier) == 1
-    assert signal_log.count("completed", identifier) == 0
+    assert "Check PI_API_KEY and API_BASE_URL: Pi does not lose payments" in entry["error"]
 
 
 def reconcile_json() -> dict:
