@@ -143,7 +143,7 @@ def refund_one(
             report_error(modeladmin, request, payment, error, REFUND)
             return not is_unreachable(error)
         cause = error.__cause__
-        if error.payment.is_final:  # cancelled instead of paid (wallet_mismatch...)
+        if error.payment.is_final:  # cancelled instead of paid (not_as_requested...)
             outcome = _("refund %(refund)s cancelled instead of paid (%(code)s): %(detail)s")
             detail = cause.detail if isinstance(cause, PaymentError) else error.detail
         else:

@@ -62,6 +62,8 @@ logger = logging.getLogger("django_pi_payments.services")
 S = PaymentStatus
 # How long a signed transaction stays valid at most (as pi-backend).
 TX_VALIDITY = timedelta(seconds=180)
+# The refusal of a payment from another wallet than WALLET_PRIVATE_SEED's.
+WALLET_MISMATCH = "wallet_mismatch"
 # The shortest A2U_RESUME_TIMEOUT, in seconds: the margin on each side of the deadline.
 SHORTEST_RESUME_TIMEOUT = 2 * CLOCK_MARGIN.total_seconds()
 
@@ -315,10 +317,18 @@ def _deadline(payment: Payment) -> datetime:
 def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
     """Why the app must not pay ``payment``: not from its wallet, or not what it asked Pi for."""
     if payment.from_address != payer.public_key:
+        deadline = cancel_deadline(payment)
         return A2UError(
-            _("The payment is from %(address)s, which is not the wallet of WALLET_PRIVATE_SEED.")
-            % {"address": payment.from_address},
-            code="wallet_mismatch",
+            _(
+                "The payment is from %(address)s, which is not the wallet of "
+                "WALLET_PRIVATE_SEED: it is not paid, and it is cancelled once no transaction "
+                "signed for it can land any more (%(deadline)s UTC)."
+            )
+            % {
+                "address": payment.from_address,
+                "deadline": f"{deadline.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+            },
+            code=WALLET_MISMATCH,
             payment=payment,
         )
     events = PaymentEvent.objects.using(db_alias()).filter(payment=payment, kind=UNREQUESTED)
@@ -345,6 +355,9 @@ def _pay_locked(
     if _find_tx(payment, horizon, source):
         return None
     if refused is not None:
+        if refused.code == WALLET_MISMATCH and timezone.now() < cancel_deadline(payment):
+            # A transaction signed with a former seed of its wallet could still land.
+            return refused
         return _cancel_locked(payment, source, refused.code) or refused
     assert sequence is not None  # read above when nothing refuses the payment
     now = timezone.now()

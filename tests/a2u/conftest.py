@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.dispatch import Signal
+from django.utils import timezone
 from stellar_sdk import Keypair
 
 from django_pi_payments import signals
@@ -117,3 +119,14 @@ def crash_after(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[
 
     monkeypatch.setattr(owner, name, crashing)
     return results
+
+
+# Seconds after which no transaction signed for a payment can land: A2U_RESUME_TIMEOUT (600 s)
+# and the clock margin.
+PAST_THE_DEADLINE = 600 + 61
+
+
+def backdate(payment: Payment, seconds: float) -> None:
+    """Make ``payment`` as old as ``seconds``, here and at Pi."""
+    moment = timezone.now() - timedelta(seconds=seconds)
+    Payment.objects.filter(pk=payment.pk).update(created_at=moment, pi_created_at=moment)

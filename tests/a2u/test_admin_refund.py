@@ -10,9 +10,9 @@ from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
-from stellar_sdk import Keypair
 
 from django_pi_payments import services
+from django_pi_payments.client import get_client
 from django_pi_payments.models import Payment, PaymentStatus
 from django_pi_payments.testing import SandboxHandle
 from tests.admin.conftest import PaymentMaker, confirm_refund, messages_of, staff_client
@@ -181,7 +181,9 @@ def test_a_refund_cancelled_instead_of_paid_is_not_left_to_pi_reconcile(
     admin_client: Client, make: PaymentMaker, a2u: SandboxHandle
 ) -> None:
     payment = make.completed()
-    a2u.set_config(app_wallet_address=Keypair.random().public_key)  # not the seed's wallet
+    # Pi answers the refund's creation with a payment of another amount: cancelled, never paid.
+    answered = get_client().create_payment(payment.user_uid, Decimal(100), "refund", {})
+    a2u.add_fault("create_payment", status=200, body=answered.raw)
 
     response = confirm(admin_client, [payment])
 
@@ -189,7 +191,7 @@ def test_a_refund_cancelled_instead_of_paid_is_not_left_to_pi_reconcile(
     assert refund.status == PaymentStatus.CANCELLED
     ((level, text),) = messages_of(response)
     assert level == "warning"
-    assert f"refund {refund.identifier} cancelled instead of paid (wallet_mismatch)" in text
+    assert f"refund {refund.identifier} cancelled instead of paid (not_as_requested)" in text
     assert "pi_reconcile" not in text
     assert ledger_for(a2u, refund.identifier) == []
 

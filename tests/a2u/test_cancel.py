@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from django_pi_payments import services
 from django_pi_payments.a2u import WalletHorizon
@@ -26,10 +24,17 @@ from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.testing import SandboxHandle
 from tests.admin.conftest import PaymentMaker, messages_of
 
-from .conftest import Crash, SignalLog, crash_after, kinds, ledger_for
+from .conftest import (
+    PAST_THE_DEADLINE,
+    Crash,
+    SignalLog,
+    backdate,
+    crash_after,
+    kinds,
+    ledger_for,
+)
 
 S = PaymentStatus
-PAST_THE_DEADLINE = 600 + 61  # A2U_RESUME_TIMEOUT (600 s) and the clock margin
 
 
 @pytest.fixture
@@ -45,11 +50,6 @@ def crashed_refund(
     with pytest.raises(Crash):
         services.refund(paid)
     return paid.refunds.get()
-
-
-def backdate(payment: Payment, seconds: float) -> None:
-    moment = timezone.now() - timedelta(seconds=seconds)
-    Payment.objects.filter(pk=payment.pk).update(created_at=moment, pi_created_at=moment)
 
 
 def cancel_calls(sandbox: SandboxHandle, payment: Payment) -> list[dict[str, Any]]:

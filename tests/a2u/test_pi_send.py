@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from stellar_sdk import Keypair
 
+from django_pi_payments.client import get_client
 from django_pi_payments.models import Payment
 from django_pi_payments.testing import SandboxHandle
 
@@ -107,14 +108,16 @@ def test_an_unfinished_payment_is_read_where_it_was_written(
 def test_a_payment_cancelled_instead_of_paid_is_not_left_to_pi_reconcile(
     a2u: SandboxHandle, pioneer: str
 ) -> None:
-    a2u.set_config(app_wallet_address=Keypair.random().public_key)
+    # Pi answers the creation with a payment of another amount: it is cancelled, never paid.
+    answered = get_client().create_payment(pioneer, Decimal(100), "m", {})
+    a2u.add_fault("create_payment", status=200, body=answered.raw)
     out = io.StringIO()
 
     with pytest.raises(CommandError) as failure:
         call_command("pi_send", "--uid", pioneer, "--amount", "1", "--memo", "m", stdout=out)
 
     assert "status: cancelled" in out.getvalue()
-    assert "(wallet_mismatch)" in str(failure.value)
+    assert "(not_as_requested)" in str(failure.value)
     assert "pi_reconcile" not in str(failure.value)
     assert a2u.ledger() == []
 

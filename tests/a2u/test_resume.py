@@ -8,7 +8,6 @@ not yet committed here is rolled back.
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +22,15 @@ from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.services import a2u_resume
 from django_pi_payments.testing import SandboxHandle
 
-from .conftest import Crash, SignalLog, crash_after, kinds, ledger_for
+from .conftest import (
+    PAST_THE_DEADLINE,
+    Crash,
+    SignalLog,
+    backdate,
+    crash_after,
+    kinds,
+    ledger_for,
+)
 
 S = PaymentStatus
 
@@ -145,16 +152,11 @@ def test_crash_after_the_tx_is_stored_completes_with_it(
     assert a2u.calls("horizon_account_transactions") == []
 
 
-def backdate(payment: Payment, seconds: float) -> None:
-    moment = timezone.now() - timedelta(seconds=seconds)
-    Payment.objects.filter(pk=payment.pk).update(created_at=moment, pi_created_at=moment)
-
-
 def test_an_unpaid_payment_older_than_the_resume_timeout_is_cancelled(
     a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
 ) -> None:
     payment = crashed_send(monkeypatch, a2u_service, "_create", pioneer)
-    backdate(payment, 600 + 61)  # A2U_RESUME_TIMEOUT (600 s) and the clock margin have passed
+    backdate(payment, PAST_THE_DEADLINE)
 
     out = reconcile()
 
@@ -190,7 +192,7 @@ def test_around_the_deadline_nothing_is_signed_nor_cancelled(
     payment.refresh_from_db()
     assert (payment.status, payment.txid) == (S.APPROVED, None)
     assert a2u.ledger() == [] and a2u.calls("cancel") == []
-    backdate(payment, 600 + 61)
+    backdate(payment, PAST_THE_DEADLINE)
     reconcile()
     payment.refresh_from_db()
     assert payment.status == S.CANCELLED

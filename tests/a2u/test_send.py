@@ -17,16 +17,25 @@ from django.db import connection, transaction
 from stellar_sdk import Keypair
 
 from django_pi_payments import services
+from django_pi_payments.a2u import Wallet, get_wallet_horizon
 from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.dto import MAX_NESTING
 from django_pi_payments.exceptions import InvalidRequest, PiUnreachable
-from django_pi_payments.models import A2ULock, Payment, PaymentStatus
+from django_pi_payments.models import A2ULock, Direction, Payment, PaymentStatus
 from django_pi_payments.services import a2u as a2u_service
 from django_pi_payments.services.a2u import checked_amount
 from django_pi_payments.testing import SandboxHandle
 from tests.database_lock import lock_held_elsewhere
 
-from .conftest import SignalLog, crash_after, kinds, ledger_for
+from .conftest import (
+    PAST_THE_DEADLINE,
+    Crash,
+    SignalLog,
+    backdate,
+    crash_after,
+    kinds,
+    ledger_for,
+)
 
 S = PaymentStatus
 
@@ -258,7 +267,7 @@ def test_a_too_short_resume_timeout_is_refused(
     assert a2u.calls() == []
 
 
-def test_a_payment_from_another_wallet_is_cancelled_not_paid(
+def test_a_payment_from_another_wallet_is_not_paid_and_cancelled_after_its_deadline(
     a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
 ) -> None:
     other = Keypair.random().public_key
@@ -267,13 +276,52 @@ def test_a_payment_from_another_wallet_is_cancelled_not_paid(
     with pytest.raises(services.A2UError) as failure:
         services.send_payment(pioneer, "1", "x")
 
+    # A transaction signed with a former seed of that wallet could still land until the deadline.
     assert failure.value.code == "wallet_mismatch"
+    assert "it is cancelled once no transaction signed for it can land" in failure.value.detail
     payment = failure.value.payment
     assert payment is not None
+    assert Payment.objects.get(pk=payment.pk).status == S.APPROVED
+    assert a2u.payment(payment.identifier)["status"]["cancelled"] is False
+    assert signal_log.received == []
+
+    backdate(payment, PAST_THE_DEADLINE)
+    with pytest.raises(services.A2UError):
+        services.resume_a2u(payment.identifier, source="reconcile")
+
     assert Payment.objects.get(pk=payment.pk).status == S.CANCELLED
     assert a2u.payment(payment.identifier)["status"]["cancelled"] is True
     assert a2u.ledger() == []
     assert signal_log.received == [("cancelled", payment.identifier)]
+
+
+def test_a_payout_signed_before_the_seed_changed_is_not_cancelled_before_its_deadline(
+    a2u: SandboxHandle,
+    pioneer: str,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    signal_log: SignalLog,
+) -> None:
+    # Signed with the former seed, then the process died before the submission's answer; the
+    # seed was changed since. The transaction may still land: cancelling would hide a payout.
+    signed = crash_after(monkeypatch, Wallet, "sign_payment")
+    with pytest.raises(Crash):
+        services.send_payment(pioneer, "1", "x")
+    payment = Payment.objects.get(direction=Direction.APP_TO_USER)
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "WALLET_PRIVATE_SEED": Keypair.random().secret}
+
+    with pytest.raises(services.A2UError) as refused:
+        services.resume_a2u(payment.identifier, source="reconcile")
+
+    assert refused.value.code == "wallet_mismatch"
+    assert Payment.objects.get(pk=payment.pk).status == S.APPROVED
+    assert a2u.payment(payment.identifier)["status"]["cancelled"] is False
+
+    get_wallet_horizon().submit(signed[0].envelope_xdr)  # the earlier submission lands late
+    settled = services.resume_a2u(payment.identifier, source="reconcile")
+
+    assert (settled.status, settled.txid) == (S.COMPLETED, signed[0].txid)
+    assert signal_log.received == [("completed", payment.identifier)]
 
 
 @pytest.mark.parametrize("differs", ["amount", "uid"])

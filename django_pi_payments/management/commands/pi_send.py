@@ -85,7 +85,7 @@ class Command(BaseCommand):
             # Read where it was written: a read replica may not have it yet.
             stored = Payment.objects.using(db_alias()).get(pk=error.payment.pk)
             self._print(stored)
-            if stored.is_final:  # cancelled instead of paid (wallet_mismatch...)
+            if stored.is_final:  # cancelled instead of paid (not_as_requested...)
                 raise CommandError(f"{error.detail} ({error.code})") from None
             raise CommandError(
                 f"{error.detail} ({error.code}); pi_reconcile will finish the payment."
