@@ -11,13 +11,14 @@ import ipaddress
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 SETTINGS_NAME = "PI_PAYMENTS"
 
@@ -116,12 +117,13 @@ class PiSettings:
 
     @property
     def api_is_loopback(self) -> bool:
-        """Whether ``API_BASE_URL`` is on this machine: a sandbox, not Pi."""
+        """Whether ``API_BASE_URL`` is a loopback host (a local sandbox, not Pi), read as the
+        transport reads it."""
         try:
-            host = urlsplit(str(self.API_BASE_URL)).hostname
-        except ValueError:
+            host = parse_url(str(self.API_BASE_URL)).host
+        except LocationParseError:
             return False
-        return is_loopback_host(host or "")
+        return is_loopback_host((host or "").strip("[]").lower())
 
     @property
     def api_url(self) -> str:

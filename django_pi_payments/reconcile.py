@@ -57,13 +57,6 @@ SOURCE = EventSource.RECONCILE
 STOP_AFTER_UNREACHABLE = 10
 NOT_TRIED = "not_tried"
 NOT_TRIED_ERROR = f"{PiUnreachable.default_code}: not tried, Pi Network or Horizon is unreachable"
-# Added to the error of a stored payment without a transaction that Pi answers 404 for: no run
-# can settle it by itself.
-UNKNOWN_TO_PI_HINT = (
-    "Check PI_API_KEY and API_BASE_URL: Pi does not lose payments, and while they are another "
-    "app's, this app's payments can still be paid there. Against a sandbox that was reset, the "
-    "admin's Cancel on Pi Network cancels it here"
-)
 
 
 class ReconcileBusy(Exception):
@@ -229,17 +222,29 @@ def _process(identifier: str, dto: PaymentDTO | None, options: Options) -> Outco
         except (PaymentError, PiError) as exc:
             after = _status(identifier)
             error = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
-            if isinstance(exc, PaymentNotFound) and local is not None and _cancellable(local):
-                error += f" ({UNKNOWN_TO_PI_HINT})"
+            if isinstance(exc, PaymentNotFound) and local is not None:
+                error += f" ({_unknown_hint(local)})"
             return Outcome(identifier, "failed", before, after, error, is_unreachable(exc))
         if action == "mark_cancelled" and done is not None and not done.is_final:
             action = "wait"  # a payout's cancel at Pi waits for its deadline
         return Outcome(identifier, action, before, done.status if done else before)
 
 
-def _cancellable(local: Payment) -> bool:
-    """Whether the admin's cancel can settle ``local`` when a sandbox lost it."""
-    return not local.txid and (local.direction == APP_TO_USER or bool(local.from_address))
+def _unknown_hint(local: Payment) -> str:
+    """What to do about the stored payment ``local`` that Pi answers ``payment_not_found`` for."""
+    if local.network != pi_settings.NETWORK:
+        return (
+            f"it is a payment of {local.network}, while NETWORK is {pi_settings.NETWORK}: only "
+            "that network's PI_API_KEY (and, for a payout, its seed) can finish it"
+        )
+    if not pi_settings.api_is_loopback:
+        return (
+            "check PI_API_KEY and API_BASE_URL: Pi does not lose payments, and while they are "
+            "another app's, this app's payments can still be paid there"
+        )
+    if not local.txid and (local.direction == APP_TO_USER or local.from_address):
+        return "the sandbox was reset? The admin's Cancel on Pi Network cancels it here"
+    return "the sandbox was reset? A payment with a transaction cannot be settled here"
 
 
 def _status(identifier: str) -> str | None:

@@ -57,3 +57,25 @@ def test_redaction(settings):
     shown = pi_settings.redacted()
     assert shown["API_KEY"] == "abcd…wxyz"
     assert shown["WALLET_PRIVATE_SEED"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8765", True),
+        ("http://127.9.9.9", True),
+        ("http://localhost:8000/", True),
+        ("http://LOCALHOST", True),
+        ("http://[::1]:8765", True),
+        ("http://user:secret@127.0.0.1", True),
+        ("https://api.minepi.com", False),
+        ("http://127.0.0.1@api.minepi.com", False),
+        ("http://api.minepi.com\\@127.0.0.1", False),  # the transport connects to api.minepi.com
+        ("http://10.0.0.5:8765", False),
+        ("http://[::1", False),
+        ("not a url", False),
+    ],
+)
+def test_the_api_is_loopback_only_on_a_loopback_host(settings, url, loopback):
+    settings.PI_PAYMENTS = {"API_BASE_URL": url}
+    assert pi_settings.api_is_loopback is loopback

@@ -287,7 +287,7 @@ def cancel_one(
         return not is_unreachable(error)
     else:
         if cancelled.status == PaymentStatus.CANCELLED and cancelled_as_unknown(cancelled):
-            outcome = _("cancelled here: Pi Network does not know it.")
+            outcome = _("cancelled here: the sandbox does not know it.")
         elif cancelled.status == PaymentStatus.CANCELLED:
             outcome = _("cancelled.")
         else:

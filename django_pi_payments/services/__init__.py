@@ -5,7 +5,6 @@ from .a2u_resume import A2UCancelTooEarly, A2UError, resume_a2u
 from .payments import (
     approve,
     cancel,
-    cancelled_as_unknown,
     complete,
     fetch,
     record_frontend_error,
@@ -24,7 +23,6 @@ __all__ = [
     "RefundRefused",
     "approve",
     "cancel",
-    "cancelled_as_unknown",
     "complete",
     "fetch",
     "record_frontend_error",

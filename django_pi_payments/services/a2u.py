@@ -374,10 +374,13 @@ def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO | 
 
 
 def _in_flight() -> Blocking | None:
-    """The stored app-to-user payment that is not final yet, if any (the oldest)."""
+    """The stored app-to-user payment of ``NETWORK`` that is not final yet, if any (the oldest).
+
+    One of another network (left unfinished when the site moved to another Pi app) is not this
+    app's to finish: Pi does not know it under the current key, and it does not block a payout."""
     identifier = (
         Payment.objects.using(db_alias())
-        .filter(direction=Direction.APP_TO_USER)
+        .filter(direction=Direction.APP_TO_USER, network=pi_settings.NETWORK)
         .exclude(status__in=FINAL_STATUSES)
         .order_by("created_at")
         .values_list("identifier", flat=True)

@@ -104,6 +104,9 @@ def wallet() -> Wallet:
 # The event that stores a payment Pi created unlike the request (another Pioneer or amount): it
 # is cancelled, never paid.
 UNREQUESTED = "a2u_unrequested"
+# The event that stores a payment refused as from another wallet than WALLET_PRIVATE_SEED's: it is
+# never paid, even once the seed is that wallet's (a retry of the send would then pay twice).
+WALLET_REFUSED = "a2u_wallet_refused"
 
 # The key of a refund's metadata that names the payment it refunds: how a refund found at Pi,
 # unknown here (its creation's answer lost), is linked again.
@@ -315,14 +318,21 @@ def _deadline(payment: Payment) -> datetime:
 
 
 def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
-    """Why the app must not pay ``payment``: not from its wallet, or not what it asked Pi for."""
-    if payment.from_address != payer.public_key:
+    """Why the app must not pay ``payment``: not from its wallet (now or when first tried), or
+    not what it asked Pi for."""
+    marks = set(
+        PaymentEvent.objects.using(db_alias())
+        .filter(payment=payment, kind__in=(UNREQUESTED, WALLET_REFUSED))
+        .values_list("kind", flat=True)
+    )
+    if payment.from_address != payer.public_key or WALLET_REFUSED in marks:
         deadline = cancel_deadline(payment)
         return A2UError(
             _(
                 "The payment is from %(address)s, which is not the wallet of "
-                "WALLET_PRIVATE_SEED: it is not paid, and it is cancelled once no transaction "
-                "signed for it can land any more (%(deadline)s UTC)."
+                "WALLET_PRIVATE_SEED: it is never paid, even once the seed is that wallet's, "
+                "and it is cancelled once no transaction signed for it can land any more "
+                "(%(deadline)s UTC)."
             )
             % {
                 "address": payment.from_address,
@@ -331,8 +341,7 @@ def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
             code=WALLET_MISMATCH,
             payment=payment,
         )
-    events = PaymentEvent.objects.using(db_alias()).filter(payment=payment, kind=UNREQUESTED)
-    if events.exists():
+    if UNREQUESTED in marks:
         return A2UError(
             _(
                 "Pi answered the creation with a payment that is not the one requested "
@@ -355,9 +364,11 @@ def _pay_locked(
     if _find_tx(payment, horizon, source):
         return None
     if refused is not None:
-        if refused.code == WALLET_MISMATCH and timezone.now() < cancel_deadline(payment):
-            # A transaction signed with a former seed of its wallet could still land.
-            return refused
+        if refused.code == WALLET_MISMATCH:
+            _mark_wallet_refused(payment, source)
+            if timezone.now() < cancel_deadline(payment):
+                # A transaction signed with an earlier seed of that wallet could still land.
+                return refused
         return _cancel_locked(payment, source, refused.code) or refused
     assert sequence is not None  # read above when nothing refuses the payment
     now = timezone.now()
@@ -385,6 +396,20 @@ def _pay_locked(
         return None
     _record_tx(payment, signed.txid, source, "a2u_submitted")
     return None
+
+
+def _mark_wallet_refused(payment: Payment, source: str) -> None:
+    """Record once that the locked ``payment`` was refused as from another wallet."""
+    if not payment.events.filter(kind=WALLET_REFUSED).exists():
+        status = payment.status
+        record_event(
+            payment,
+            WALLET_REFUSED,
+            source,
+            from_status=status,
+            to_status=status,
+            detail={"from_address": payment.from_address},
+        )
 
 
 def _chain_failure(

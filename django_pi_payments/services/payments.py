@@ -176,7 +176,7 @@ def _lost_by_pi(exc: PiError) -> bool:
 
 def reread_after(identifier: str, exc: PiError) -> tuple[PaymentDTO | None, bool]:
     """Pi's state after its call failed with ``exc`` (``None`` when Pi cannot be read either),
-    and whether a sandbox lost the payment: ``API_BASE_URL`` is on this machine, and it answered
+    and whether a sandbox lost the payment: ``API_BASE_URL`` is a loopback host, and it answered
     ``payment_not_found`` to that call and to this read (the sandbox was reset).
 
     Pi itself never loses a payment: there, ``payment_not_found`` for a stored one means that

@@ -102,7 +102,7 @@ def test_cancelling_before_the_deadline_is_refused(
     assert a2u.ledger() == ledger_for(a2u, paid.identifier)
 
 
-def test_a_payout_pi_does_not_know_is_cancelled_here_and_stops_blocking_payouts(
+def test_a_payout_a_reset_sandbox_lost_is_cancelled_here_and_stops_blocking_payouts(
     a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
 ) -> None:
     refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)  # nothing signed yet

@@ -28,6 +28,7 @@ from django_pi_payments.testing import SandboxHandle
 from tests.database_lock import lock_held_elsewhere
 
 from .conftest import (
+    APP_WALLET_BALANCE,
     PAST_THE_DEADLINE,
     Crash,
     SignalLog,
@@ -267,22 +268,30 @@ def test_a_too_short_resume_timeout_is_refused(
     assert a2u.calls() == []
 
 
-def test_a_payment_from_another_wallet_is_not_paid_and_cancelled_after_its_deadline(
-    a2u: SandboxHandle, pioneer: str, signal_log: SignalLog
+def test_a_payment_from_another_wallet_is_never_paid_and_cancelled_after_its_deadline(
+    a2u: SandboxHandle, pioneer: str, settings: Any, signal_log: SignalLog
 ) -> None:
-    other = Keypair.random().public_key
-    a2u.set_config(app_wallet_address=other)
+    other = Keypair.random()  # the app wallet Pi knows, not WALLET_PRIVATE_SEED's
+    a2u.add_account(other.public_key, balance=APP_WALLET_BALANCE)
+    a2u.set_config(app_wallet_address=other.public_key)
 
     with pytest.raises(services.A2UError) as failure:
         services.send_payment(pioneer, "1", "x")
 
-    # A transaction signed with a former seed of that wallet could still land until the deadline.
+    # A transaction signed with an earlier seed of that wallet could still land until the
+    # deadline: it waits, in flight, and is never paid.
     assert failure.value.code == "wallet_mismatch"
-    assert "it is cancelled once no transaction signed for it can land" in failure.value.detail
+    assert "it is never paid, even once the seed is that wallet's" in failure.value.detail
     payment = failure.value.payment
     assert payment is not None
     assert Payment.objects.get(pk=payment.pk).status == S.APPROVED
     assert a2u.payment(payment.identifier)["status"]["cancelled"] is False
+
+    # The seed is fixed before the deadline; the host, told the payout was not paid, retries.
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "WALLET_PRIVATE_SEED": other.secret}
+    with pytest.raises(services.A2UBusy):
+        services.send_payment(pioneer, "1", "x")
+    assert a2u.ledger() == []
     assert signal_log.received == []
 
     backdate(payment, PAST_THE_DEADLINE)
@@ -291,8 +300,33 @@ def test_a_payment_from_another_wallet_is_not_paid_and_cancelled_after_its_deadl
 
     assert Payment.objects.get(pk=payment.pk).status == S.CANCELLED
     assert a2u.payment(payment.identifier)["status"]["cancelled"] is True
-    assert a2u.ledger() == []
-    assert signal_log.received == [("cancelled", payment.identifier)]
+    assert kinds(payment.identifier).count("a2u_wallet_refused") == 1
+    retried = services.send_payment(pioneer, "1", "x")
+    assert retried.status == S.COMPLETED
+    assert [tx["memo"] for tx in a2u.ledger()] == [retried.identifier]
+    assert signal_log.received == [
+        ("cancelled", payment.identifier),
+        ("completed", retried.identifier),
+    ]
+
+
+def test_an_unfinished_payout_of_another_network_does_not_block_payouts(
+    a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
+) -> None:
+    crash_after(monkeypatch, a2u_service, "_create")
+    with pytest.raises(Crash):
+        services.send_payment(pioneer, "1", "x")
+    left = Payment.objects.get(direction=Direction.APP_TO_USER)
+    # Stored while the site was another Pi app, on the other network: this app's Pi (the sandbox,
+    # once it no longer holds it) does not know it.
+    Payment.objects.filter(pk=left.pk).update(network="Pi Network")
+    get_client().cancel_payment(left.identifier)
+
+    payout = services.send_payment(pioneer, "2", "y")
+
+    assert payout.status == S.COMPLETED
+    assert Payment.objects.get(pk=left.pk).status == S.APPROVED  # left to that network's app
+    assert signal_log.received == [("completed", payout.identifier)]
 
 
 def test_a_payout_signed_before_the_seed_changed_is_not_cancelled_before_its_deadline(

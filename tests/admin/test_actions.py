@@ -182,18 +182,18 @@ def test_confirmed_cancel_reports_one_message_per_payment(
     assert len(calls_for(pi_sandbox, "cancel", approved)) == 1
 
 
-def test_cancel_of_a_payment_pi_does_not_know_says_it_was_cancelled_here(
+def test_cancel_of_a_payment_a_reset_sandbox_lost_says_it_was_cancelled_here(
     admin_client: Client, make: PaymentMaker, pi_sandbox: Any, signal_log: SignalLog
 ) -> None:
     forgotten, known = make.approved(), make.approved()
-    pi_sandbox.reset(config=False)  # Pi no longer knows either payment
+    pi_sandbox.reset(config=False)  # the sandbox no longer knows either payment
 
     response = confirm_cancel(admin_client, [forgotten])
 
     assert messages_of(response) == [
         (
             "success",
-            f"Payment {forgotten.identifier}: cancelled here: Pi Network does not know it.",
+            f"Payment {forgotten.identifier}: cancelled here: the sandbox does not know it.",
         )
     ]
     assert statuses(forgotten, known) == ["cancelled", "approved"]

@@ -108,8 +108,10 @@ def test_pi_reconcile_says_what_settles_a_payment_pi_does_not_know(flow, pi_sand
     (entry,) = reconcile_json()["payments"]
     assert (entry["identifier"], entry["action"]) == (identifier, "failed")
     assert entry["error"].startswith("payment_not_found: ")
-    assert "Check PI_API_KEY and API_BASE_URL" in entry["error"]
-    assert "Against a sandbox that was reset, the admin's Cancel on Pi Network" in entry["error"]
+    assert (
+        "the sandbox was reset? The admin's Cancel on Pi Network cancels it here" in entry["error"]
+    )
+    assert "Pi does not lose payments" not in entry["error"]
 
 
 def test_pi_reconcile_gives_no_such_hint_for_a_payment_with_a_transaction(flow, pi_sandbox):
@@ -120,7 +122,18 @@ def test_pi_reconcile_gives_no_such_hint_for_a_payment_with_a_transaction(flow, 
     (entry,) = reconcile_json()["payments"]
 
     assert entry["error"].startswith("payment_not_found: ")
-    assert "Cancel on Pi Network" not in entry["error"]
+    assert "A payment with a transaction cannot be settled here" in entry["error"]
+    assert "cancels it here" not in entry["error"]
+
+
+def test_pi_reconcile_names_the_network_of_a_payment_of_another_network(flow, pi_sandbox):
+    identifier = flow.approved()
+    Payment.objects.filter(identifier=identifier).update(network="Pi Network")
+    pi_sandbox.reset(config=False)
+
+    (entry,) = reconcile_json()["payments"]
+
+    assert "it is a payment of Pi Network, while NETWORK is Pi Testnet" in entry["error"]
 
 
 def test_a_404_that_is_not_pis_does_not_make_a_payment_unknown(flow, pi_sandbox, signal_log):
@@ -162,7 +175,8 @@ def test_against_pi_itself_a_payment_it_does_not_know_is_never_cancelled_here(
     assert Payment.objects.get(identifier=identifier).status == S.APPROVED
     assert signal_log.count("cancelled", identifier) == 0
     (entry,) = reconcile_json()["payments"]
-    assert "Check PI_API_KEY and API_BASE_URL: Pi does not lose payments" in entry["error"]
+    assert "check PI_API_KEY and API_BASE_URL: Pi does not lose payments" in entry["error"]
+    assert "cancels it here" not in entry["error"]
 
 
 def reconcile_json() -> dict:
