@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from stellar_sdk import Keypair
 
 from django_pi_payments import services
-from django_pi_payments.a2u import Wallet, get_wallet_horizon
+from django_pi_payments.a2u import Wallet, WalletHorizon, get_wallet_horizon
 from django_pi_payments.client import PiClient, get_client
 from django_pi_payments.dto import MAX_NESTING
 from django_pi_payments.exceptions import InvalidRequest, PiUnreachable
@@ -409,10 +409,6 @@ def test_ongoing_payment_at_pi_is_finished_first(
 def test_a_stored_payment_in_flight_is_finished_before_the_next_is_created(
     a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
 ) -> None:
-    from django_pi_payments.a2u import WalletHorizon
-
-    from .conftest import Crash
-
     crash_after(monkeypatch, WalletHorizon, "submit")
     with pytest.raises(Crash):
         services.send_payment(pioneer, "1", "first")
@@ -570,8 +566,6 @@ def test_a_retry_with_metadata_json_writes_differently_pays_once(
 def test_a_crash_between_creation_and_storing_then_a_retry_pays_once(
     a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from .conftest import Crash
-
     crash_after(monkeypatch, PiClient, "create_payment")
     with pytest.raises(Crash):
         services.send_payment(pioneer, "2", "prize", {"n": 1})
@@ -586,8 +580,6 @@ def test_a_crash_between_creation_and_storing_then_a_retry_pays_once(
 def test_a_retry_after_pi_reconcile_paid_the_lost_creation_is_not_paid_again(
     a2u: SandboxHandle, pioneer: str, monkeypatch: pytest.MonkeyPatch, signal_log: SignalLog
 ) -> None:
-    from .conftest import Crash
-
     crash_after(monkeypatch, PiClient, "create_payment")
     with pytest.raises(Crash):
         services.send_payment(pioneer, "2", "prize", {"n": 1})
