@@ -4,7 +4,7 @@ Every action goes through :mod:`django_pi_payments.services`, which applies a tr
 sends its signal) only when the payment is not there yet, so no action can send a business signal
 twice. Each action reports one message per payment, at a level that says how it went. Whenever a
 service was called, the outcome also goes to the payment's admin history, which names the staff
-user (the services' ``PaymentEvent`` rows only say ``source="admin"``).
+user; so do the services' ``PaymentEvent`` rows (``detail["actor"]``), which outlive that user.
 """
 
 from __future__ import annotations
@@ -129,24 +129,26 @@ def for_each_while_reachable(
     only one: e.g. ``pi_reconcile`` waiting on a slow Pi) every payment waits for the lock's
     timeout, so going on would make the request outlast any HTTP timeout. They stay as they are,
     for a later run of the action or ``pi_reconcile``. The payment that met the busy database is
-    reported by ``on_busy`` (default :func:`report_busy`), which writes nothing.
+    reported by ``on_busy`` (default :func:`report_busy`), which writes nothing. Every audit row
+    the services write meanwhile names the staff user (``detail["actor"]``).
     """
     stopped: str | None = None
-    for payment in payments:
-        if stopped is not None:
-            report(modeladmin, request, payment, stopped, messages.ERROR)
-            continue
-        try:
-            if not act(payment):
-                stopped = _("not tried: Pi Network is unreachable.")
-        except DatabaseError as error:
-            if not is_database_busy(error):
-                raise
-            if on_busy is None:
-                report_busy(modeladmin, request, payment)
-            else:
-                on_busy(payment)
-            stopped = _("not tried: the database is busy.")
+    with services.acting_as(request.user.get_username()):
+        for payment in payments:
+            if stopped is not None:
+                report(modeladmin, request, payment, stopped, messages.ERROR)
+                continue
+            try:
+                if not act(payment):
+                    stopped = _("not tried: Pi Network is unreachable.")
+            except DatabaseError as error:
+                if not is_database_busy(error):
+                    raise
+                if on_busy is None:
+                    report_busy(modeladmin, request, payment)
+                else:
+                    on_busy(payment)
+                stopped = _("not tried: the database is busy.")
 
 
 def within_one_run(

@@ -2,6 +2,7 @@
 
 from .a2u import A2UBusy, A2UCreationUnknown, RecipientNotFound, refund, send_payment
 from .a2u_resume import A2UCancelTooEarly, A2UError, resume_a2u
+from .core import acting_as
 from .payments import (
     approve,
     cancel,
@@ -21,6 +22,7 @@ __all__ = [
     "A2UError",
     "RecipientNotFound",
     "RefundRefused",
+    "acting_as",
     "approve",
     "cancel",
     "complete",

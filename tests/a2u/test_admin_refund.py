@@ -177,6 +177,22 @@ def test_a_refund_left_unfinished_says_pi_reconcile_finishes_it(
     assert text.endswith("pi_reconcile will finish it.")
 
 
+def test_the_audit_rows_of_an_admin_refund_name_the_staff_user(
+    admin_client: Client, admin_user: Any, make: PaymentMaker, a2u: SandboxHandle
+) -> None:
+    payment = make.completed()
+    made_before = set(payment.events.values_list("pk", flat=True))
+
+    confirm(admin_client, [payment])
+
+    (refund,) = payment.refunds.all()
+    assert refund.status == PaymentStatus.COMPLETED
+    written = [*payment.events.exclude(pk__in=made_before), *refund.events.all()]
+    assert {event.kind for event in written} >= {"refund_created", "a2u_created", "completed"}
+    assert {event.detail.get("actor") for event in written} == {admin_user.get_username()}
+    assert all("actor" not in event.detail for event in payment.events.filter(pk__in=made_before))
+
+
 def test_a_refund_cancelled_instead_of_paid_is_not_left_to_pi_reconcile(
     admin_client: Client, make: PaymentMaker, a2u: SandboxHandle
 ) -> None:

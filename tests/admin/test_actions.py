@@ -13,6 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 
+from django_pi_payments import services
 from django_pi_payments.models import Payment, PaymentEvent
 
 from ..database_lock import lock_held_elsewhere
@@ -198,6 +199,26 @@ def test_cancel_of_a_payment_a_reset_sandbox_lost_says_it_was_cancelled_here(
     ]
     assert statuses(forgotten, known) == ["cancelled", "approved"]
     assert signal_log.count("payment_cancelled", forgotten) == 1
+
+
+def test_the_audit_rows_of_an_action_name_the_staff_user_and_only_theirs(
+    admin_client: Client, admin_user: Any, make: PaymentMaker, pi_sandbox: Any
+) -> None:
+    cancelled, unreachable = make.approved(), make.approved()
+    confirm_cancel(admin_client, [cancelled])
+    pi_sandbox.add_fault("cancel", status=503, count=None)
+    confirm_cancel(admin_client, [unreachable])
+    pi_sandbox.clear_faults()
+
+    staff = admin_user.get_username()
+    assert PaymentEvent.objects.get(payment=cancelled, kind="cancelled").detail["actor"] == staff
+    assert [e.detail.get("actor") for e in PaymentEvent.objects.filter(kind="pi_error")] == [staff]
+    # Outside the action (a callback, pi_reconcile), no one is named.
+    services.sync(unreachable.identifier)
+    assert all(
+        "actor" not in event.detail
+        for event in PaymentEvent.objects.filter(payment=unreachable, source="api")
+    )
 
 
 def test_cancel_when_pi_is_unreachable(
