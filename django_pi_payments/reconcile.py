@@ -44,6 +44,7 @@ from .exceptions import (
 from .horizon import get_horizon_client
 from .models import FINAL_STATUSES, EventSource, Payment, PaymentStatus
 from .services.core import atomic, db_alias, lock, status_from_dto
+from .services.payments import cancellable_when_lost
 
 logger = logging.getLogger("django_pi_payments.reconcile")
 
@@ -242,7 +243,7 @@ def _unknown_hint(local: Payment) -> str:
             "check PI_API_KEY and API_BASE_URL: Pi does not lose payments, and while they are "
             "another app's, this app's payments can still be paid there"
         )
-    if not local.txid and (local.direction == APP_TO_USER or local.from_address):
+    if cancellable_when_lost(local):
         return "the sandbox was reset? The admin's Cancel on Pi Network cancels it here"
     return "the sandbox was reset? A payment with a transaction cannot be settled here"
 

@@ -317,14 +317,19 @@ def _deadline(payment: Payment) -> datetime:
     return born(payment) + timedelta(seconds=pi_settings.A2U_RESUME_TIMEOUT)
 
 
-def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
-    """Why the app must not pay ``payment``: not from its wallet (now or when first tried), or
-    not what it asked Pi for."""
-    marks = set(
+def _refusal_marks(payment: Payment) -> set[str]:
+    """The events of ``payment`` that refuse to pay it (:data:`UNREQUESTED`,
+    :data:`WALLET_REFUSED`)."""
+    return set(
         PaymentEvent.objects.using(db_alias())
         .filter(payment=payment, kind__in=(UNREQUESTED, WALLET_REFUSED))
         .values_list("kind", flat=True)
     )
+
+
+def _refusal(payment: Payment, payer: Wallet, marks: set[str]) -> A2UError | None:
+    """Why the app must not pay ``payment``: not from its wallet (now or when first tried), or
+    not what it asked Pi for (``marks``: its :func:`_refusal_marks`)."""
     if payment.from_address != payer.public_key or WALLET_REFUSED in marks:
         deadline = cancel_deadline(payment)
         return A2UError(
@@ -357,7 +362,8 @@ def _refusal(payment: Payment, payer: Wallet) -> A2UError | None:
 def _pay_locked(
     payment: Payment, payer: Wallet, horizon: WalletHorizon, source: str
 ) -> Exception | None:
-    refused = _refusal(payment, payer)
+    marks = _refusal_marks(payment)
+    refused = _refusal(payment, payer, marks)
     # The sequence number is read BEFORE the look-up: a transaction that lands after the look-up
     # took this sequence number, so the one signed below can no longer land.
     sequence = horizon.sequence(payer.public_key) if refused is None else None
@@ -365,7 +371,8 @@ def _pay_locked(
         return None
     if refused is not None:
         if refused.code == WALLET_MISMATCH:
-            _mark_wallet_refused(payment, source)
+            if WALLET_REFUSED not in marks:
+                _mark_wallet_refused(payment, source)
             if timezone.now() < cancel_deadline(payment):
                 # A transaction signed with an earlier seed of that wallet could still land.
                 return refused
@@ -399,17 +406,16 @@ def _pay_locked(
 
 
 def _mark_wallet_refused(payment: Payment, source: str) -> None:
-    """Record once that the locked ``payment`` was refused as from another wallet."""
-    if not payment.events.filter(kind=WALLET_REFUSED).exists():
-        status = payment.status
-        record_event(
-            payment,
-            WALLET_REFUSED,
-            source,
-            from_status=status,
-            to_status=status,
-            detail={"from_address": payment.from_address},
-        )
+    """Record that the locked ``payment`` was refused as from another wallet."""
+    status = payment.status
+    record_event(
+        payment,
+        WALLET_REFUSED,
+        source,
+        from_status=status,
+        to_status=status,
+        detail={"from_address": payment.from_address},
+    )
 
 
 def _chain_failure(

@@ -188,6 +188,14 @@ def reread_after(identifier: str, exc: PiError) -> tuple[PaymentDTO | None, bool
         return None, lost
 
 
+def cancellable_when_lost(payment: Payment) -> bool:
+    """Whether *Cancel* can settle ``payment`` here when a sandbox lost it: no transaction is
+    stored, and a user-to-app payment has its payer's address, to search the chain with."""
+    return not payment.txid and (
+        payment.direction == Direction.APP_TO_USER or bool(payment.from_address)
+    )
+
+
 def cancel_unknown(payment: Payment, source: str, reason: str) -> None:
     """Cancel here the locked ``payment`` a sandbox lost (see :func:`reread_after`), which
     nothing can then pay: the audit row says so."""
@@ -417,7 +425,7 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
         cancelled = get_client().cancel_payment(payment.identifier)
     except PiError as exc:
         latest, lost = reread_after(payment.identifier, exc)
-        if lost and not payment.txid and payment.from_address:
+        if lost and cancellable_when_lost(payment):
             return _cancel_unknown_unpaid(payment, source, exc)
         failure = None
         if latest is None or not latest.is_cancelled:
