@@ -23,7 +23,7 @@ from .exceptions import (
     PiUnauthorized,
     PiUnavailable,
 )
-from .http import Response, Transport
+from .http import Occasionally, Response, Transport
 
 logger = logging.getLogger("django_pi_payments.client")
 
@@ -138,6 +138,8 @@ class PiClient:
     ) -> None:
         self._api_key = api_key
         self._key_header = f"Key {api_key}" if is_sendable_credential(api_key) else None
+        # A refused key fails every call: logged when it starts, then once a minute.
+        self._refused_key_lines = Occasionally(60)
         if self._key_header is None:
             logger.error(InvalidAPIKey.message)
         self.transport = Transport(
@@ -179,8 +181,31 @@ class PiClient:
             json = {} if json is None else json
         response = self.transport.request(method, path, headers=headers, json=json)
         if response.status >= 300:
-            raise error_from_response(response)
+            error = error_from_response(response)
+            if bearer is None and isinstance(error, PiUnauthorized):
+                self._report_refused_key(method, path, error)
+            raise error
         return response.data
+
+    def _report_refused_key(self, method: str, path: str, error: PiUnauthorized) -> None:
+        """Log, at most once a minute, that Pi refused the API key: no call to Pi can succeed
+        until the operator fixes the setting."""
+        held_back = self._refused_key_lines.due("")
+        if held_back is None:
+            return
+        logger.error(
+            'Pi refused the API key (%s %s) to %s %s: %s["API_KEY"] is not a Server API Key '
+            "of this app at %s (mistyped, regenerated in the Pi Developer Portal, or another "
+            "app's). Every call to Pi fails until it is fixed; pi_reconcile then settles the "
+            "payments left meanwhile.%s",
+            error.status,
+            error.code,
+            method,
+            path,
+            SETTINGS_NAME,
+            self.transport.base_url,
+            held_back,
+        )
 
     def _payment(self, data: Any, identifier: str | None = None) -> PaymentDTO:
         """``data`` as a payment: the one named ``identifier``, when the call named one."""

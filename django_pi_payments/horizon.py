@@ -63,8 +63,15 @@ class HorizonClient:
         return True
 
     def transaction(self, txid: str) -> dict[str, Any] | None:
-        """The transaction resource, or ``None`` when Horizon does not know it."""
-        return self._get(f"/transactions/{txid}")
+        """The transaction resource, or ``None`` when Horizon does not know it.
+
+        Raises :class:`HorizonError` for an answer that is not that transaction (a proxy's or a
+        maintenance page's JSON): it says nothing about the payment.
+        """
+        data = self._get(f"/transactions/{txid}")
+        if data is not None and str(data.get("hash")).lower() != txid.lower():
+            raise HorizonError(f"Horizon answered something else than transaction {txid}")
+        return data
 
     def operations(self, txid: str) -> list[dict[str, Any]] | None:
         """The transaction's operations, or ``None`` when Horizon does not know the transaction."""

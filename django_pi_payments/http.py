@@ -18,10 +18,12 @@ of ``Session.request`` would cost more CPU than the HTTP exchange itself (about 
 instructions a call, against 0.7 million), and a transport's calls need none of their extras:
 one host, JSON or form bodies, no redirects, no cookies, no auth hooks.
 
-Log lines name the method, the path and the status; never a header, so neither the API key nor an
-access token can reach a log. Nor can they reach an error: a header value that http.client refuses
-becomes a :class:`PiUnavailable` naming no header, and tracebacks show none of the local variables
-of :meth:`Transport.request` or of the HTTP library beneath it (``sensitive_variables``).
+Log lines name the method, the URL (host and path, never a user or password) and the status;
+never a header, so neither the API key nor an access token can reach a log. Nor can they reach an
+error: a header value that http.client refuses becomes a :class:`PiUnavailable` naming no header,
+and tracebacks show none of the local variables of :meth:`Transport.request` or of the HTTP
+library beneath it (``sensitive_variables``). A retry is logged at INFO (the next attempt may
+well succeed); a call that ends without an answer, or with a 5xx or 429 one, once at WARNING.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import json as jsonlib
 import logging
 import random
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,6 +86,31 @@ CHUNK_BYTES = 256 * 1024
 POOL_SIZE = 32
 
 
+class Occasionally:
+    """Thins out a log line that every request would repeat (an API key Pi refuses, a cache
+    server down): :meth:`due` lets it through when it starts, then at most once every
+    ``seconds`` per key and process."""
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held_back: dict[str, int] = {}
+
+    def due(self, key: str) -> str | None:
+        """``None`` when ``key`` was let through less than ``seconds`` ago; otherwise a text to
+        end the line with: empty, or how many were held back since the last one."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.seconds:
+                self._held_back[key] = self._held_back.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            held_back = self._held_back.pop(key, 0)
+        return f" ({held_back} more since the last such line)" if held_back else ""
+
+
 class Transport:
     """Sends JSON requests to one base URL with timeouts and safe retries."""
 
@@ -97,7 +125,11 @@ class Transport:
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._netloc = urlsplit(self.base_url).netloc
+        parts = urlsplit(self.base_url)
+        self._netloc = parts.netloc
+        # The base URL as log lines name it: without the user and password a URL may hold.
+        host = parts.netloc.rpartition("@")[2]
+        self._where = f"{parts.scheme}://{host}{parts.path}"
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
@@ -192,9 +224,14 @@ class Transport:
         """Whether another attempt may follow; if so, log it and wait the backoff first."""
         if attempt >= self.max_retries:
             return False
-        logger.warning("%s %s: %s; retrying", method, path, reason)
+        logger.info("%s %s: %s; retrying", method, path, reason)
         self._sleep_before_retry(attempt)
         return True
+
+    def _give_up(self, method: str, path: str, failure: PiUnavailable) -> PiUnavailable:
+        """Log the call that ends without an answer, once, and return ``failure`` to raise."""
+        logger.warning("%s %s%s failed: %s", method, self._where, path, failure)
+        return failure
 
     # Every variable, of this frame and of the urllib3 and http.client frames beneath it: they
     # hold the Authorization header under many names.
@@ -263,13 +300,13 @@ class Transport:
                 if self._retry(attempt, method, path, failure):
                     attempt += 1
                     continue
-                raise failure from None
+                raise self._give_up(method, path, failure) from None
             except ReadTimeoutError:
                 failure = PiUnavailable(f"{method} {path} timed out after {self.timeout}s")
                 if safe and self._retry(attempt, method, path, failure):
                     attempt += 1
                     continue
-                raise failure from None
+                raise self._give_up(method, path, failure) from None
             except (ProtocolError, SSLError, ProxyError):
                 failure = PiUnavailable(
                     f"connection to {self._netloc} failed during {method} {path}"
@@ -277,15 +314,21 @@ class Transport:
                 if safe and self._retry(attempt, method, path, failure):
                     attempt += 1
                     continue
-                raise failure from None
+                raise self._give_up(method, path, failure) from None
             except HTTPError as exc:
-                raise PiUnavailable(f"{method} {path} failed: {type(exc).__name__}") from None
+                failure = PiUnavailable(f"{method} {path} failed: {type(exc).__name__}")
+                raise self._give_up(method, path, failure) from None
+            except PiUnavailable as exc:  # an answer too large
+                raise self._give_up(method, path, exc) from None
             except (ValueError, UnicodeError):
                 # http.client's message repeats the refused header value: raised from outside
                 # this block, the new error does not even keep it as its __context__.
                 unsendable = True
             if unsendable:
-                raise PiUnavailable(f"{method} {path} failed: a header value is not valid in HTTP")
+                failure = PiUnavailable(
+                    f"{method} {path} failed: a header value is not valid in HTTP"
+                )
+                raise self._give_up(method, path, failure)
             elapsed_ms = (time.monotonic() - started) * 1000
             logger.debug("%s %s -> %s in %.0f ms", method, path, raw.status, elapsed_ms)
             if (
@@ -295,6 +338,8 @@ class Transport:
             ):
                 attempt += 1
                 continue
+            if raw.status >= 500 or raw.status == 429:
+                logger.warning("%s %s%s answered %s", method, self._where, path, raw.status)
             try:
                 parsed = jsonlib.loads(content) if content else None
             except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses

@@ -241,7 +241,7 @@ def _closed_port() -> int:
 def test_post_is_retried_when_the_connection_is_refused(caplog):
     refused = PiClient("key-123456789", base_url=f"http://127.0.0.1:{_closed_port()}", backoff=0)
     with (
-        caplog.at_level(logging.WARNING, logger="django_pi_payments"),
+        caplog.at_level(logging.INFO, logger="django_pi_payments"),
         pytest.raises(PiUnavailable) as caught,
     ):
         refused.approve_payment("A" * 28)
