@@ -34,8 +34,10 @@ from ..exceptions import (
     PiError,
     PiRefused,
     PiUnavailable,
+    VerificationFailed,
     is_database_busy,
 )
+from ..services.payments import IDENTIFIER_RE
 
 logger = logging.getLogger("django_pi_payments.views")
 
@@ -83,8 +85,33 @@ def _first_code(codes: Any) -> str:
     return str(codes)
 
 
+def _log_failure(context: dict[str, Any], status_code: int, code: str, detail: object) -> None:
+    """Log at WARNING a callback that failed because of Pi, Horizon or the transaction, naming
+    its route and its payment; the transport's log line before it names the cause."""
+    request = context.get("request")
+    data = getattr(request, "data", None)
+    identifier = data.get("paymentId") if isinstance(data, dict) else None
+    logger.warning(
+        "%s %s: payment %s: %s %s: %s",
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        identifier if isinstance(identifier, str) and IDENTIFIER_RE.fullmatch(identifier) else "?",
+        status_code,
+        code,
+        detail,
+    )
+
+
 def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Turn service, Pi and DRF errors into the app's error format."""
+    """Turn service, Pi and DRF errors into the app's error format.
+
+    A failure of Pi or Horizon (5xx) and a transaction that does not prove its payment are
+    logged at WARNING; the other 4xx are the caller's, which Django's request log records.
+    """
+    if isinstance(exc, PaymentError) and (
+        exc.status_code >= 500 or isinstance(exc, VerificationFailed)
+    ):
+        _log_failure(context, exc.status_code, exc.code, exc.detail)
     if isinstance(exc, PiRefused):
         pi_error = None if exc.code == PiRefused.default_code else exc.code
         return error_response(

@@ -1,0 +1,82 @@
+"""What the logs say when a payment callback fails because of Pi, Horizon or the transaction: one
+WARNING on ``django_pi_payments.views`` naming the route, the payment and the error code, beside
+the transport's line with the cause; an ERROR only for what the operator must fix (a refused API
+key), and never a secret."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from rest_framework.test import APIClient
+
+WRONG_KEY = "an0ther-app-s-server-api-key-0123456789"
+
+
+@pytest.fixture
+def shop(pi_settings_for_sandbox, transactional_db, pi_sandbox):
+    user, token = pi_sandbox.login(username="shopper")
+    return pi_sandbox, APIClient(), user, token
+
+
+def _post(api: APIClient, route: str, body: dict[str, str]):
+    return api.post(f"/pi_payment/{route}", body, format="json")
+
+
+def _lines(caplog: pytest.LogCaptureFixture, name: str, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == name and r.levelno == level]
+
+
+def test_an_outage_during_approve_names_the_payment_and_the_cause(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    sandbox.add_fault("approve", status=500, count=None)
+    with caplog.at_level(logging.DEBUG):
+        response = _post(api, "approve", {"paymentId": identifier, "accessToken": token})
+    assert response.status_code == 503
+    [view_line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert identifier in view_line
+    assert "503 pi_unavailable" in view_line
+    assert "/pi_payment/approve" in view_line
+    [http_line] = _lines(caplog, "django_pi_payments.http", logging.WARNING)
+    assert f"/payments/{identifier}/approve answered 500" in http_line
+    assert not [r for r in caplog.records if r.name.startswith("django_pi") and r.levelno >= 40]
+
+
+def test_a_transaction_that_does_not_pay_is_a_warning_naming_the_payment(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    txid = sandbox.submit_transaction(identifier, memo="another", verified=True)["txid"]
+    with caplog.at_level(logging.DEBUG):
+        response = _post(api, "complete", {"paymentId": identifier, "transactionId": txid})
+    assert response.status_code == 400
+    [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert identifier in line
+    assert "tx_memo_mismatch" in line
+
+
+def test_a_refused_api_key_is_one_error_and_a_warning_per_callback(shop, settings, caplog):
+    sandbox, api, user, token = shop
+    settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "API_KEY": WRONG_KEY}
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            response = _post(api, "approve", {"paymentId": identifier, "accessToken": token})
+            assert response.status_code == 502
+            assert response.json()["pi_error"] == "invalid_api_key"
+    [error] = _lines(caplog, "django_pi_payments.client", logging.ERROR)
+    assert 'PI_PAYMENTS["API_KEY"]' in error
+    views = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert len(views) == 3
+    assert all(identifier in line and "invalid_api_key" in line for line in views)
+    assert WRONG_KEY not in caplog.text
+
+
+def test_an_ordinary_refusal_is_left_to_django_s_request_log(shop, caplog):
+    sandbox, api, user, _token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    with caplog.at_level(logging.DEBUG):
+        response = _post(api, "complete", {"paymentId": identifier, "transactionId": "a" * 64})
+    assert response.status_code == 409
+    assert _lines(caplog, "django_pi_payments.views", logging.WARNING) == []
