@@ -86,8 +86,9 @@ def _first_code(codes: Any) -> str:
 
 
 def _log_failure(context: dict[str, Any], status_code: int, code: str, detail: object) -> None:
-    """Log at WARNING a callback that failed because of Pi, Horizon or the transaction, naming
-    its route and its payment; the transport's log line before it names the cause."""
+    """Log at WARNING a callback that failed because of Pi, Horizon, the transaction or a busy
+    database, naming its route and its payment; the transport's log line before it names the
+    cause of a failed call."""
     request = context.get("request")
     data = getattr(request, "data", None)
     identifier = data.get("paymentId") if isinstance(data, dict) else None
@@ -137,7 +138,7 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
     if isinstance(exc, PiServiceRefused):
         return error_response(exc.status_code, "pi_refused", str(exc.detail), pi_error=exc.pi_error)
     if isinstance(exc, DatabaseError) and is_database_busy(exc):
-        logger.warning("Database busy: %s", exc)
+        _log_failure(context, status.HTTP_503_SERVICE_UNAVAILABLE, "database_busy", exc)
         return error_response(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "database_busy",

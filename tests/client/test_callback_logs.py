@@ -10,6 +10,8 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
+from ..database_lock import lock_held_elsewhere
+
 WRONG_KEY = "an0ther-app-s-server-api-key-0123456789"
 
 
@@ -80,3 +82,16 @@ def test_an_ordinary_refusal_is_left_to_django_s_request_log(shop, caplog):
         response = _post(api, "complete", {"paymentId": identifier, "transactionId": "a" * 64})
     assert response.status_code == 409
     assert _lines(caplog, "django_pi_payments.views", logging.WARNING) == []
+
+
+def test_a_busy_database_names_the_payment(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    txid = sandbox.submit_transaction(identifier)["txid"]
+    with lock_held_elsewhere(identifier), caplog.at_level(logging.DEBUG):
+        response = _post(api, "complete", {"paymentId": identifier, "transactionId": txid})
+    assert response.status_code == 503
+    [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert identifier in line
+    assert "503 database_busy" in line
