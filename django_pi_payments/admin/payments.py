@@ -205,12 +205,6 @@ class PaymentAdmin(PaymentAdminBase):
         """May the user run "Complete verified payments"?"""
         return request.user.has_perm(OPERATE_PERMISSION)
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        """The allowed actions, without Django's bulk "delete selected"."""
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         """Django's list, after :func:`~.views.refuse_nul_in_query`."""
         refuse_nul_in_query(request)

@@ -33,9 +33,14 @@ TIMEOUT_MS = 15_000
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless, for the whole session."""
+    """Debian's chromium, headless, for the browser tests.
+
+    Package-scoped: Playwright's sync API runs an asyncio event loop in the main thread while it
+    is open, and Django refuses database access from a thread with a running loop
+    (``SynchronousOnlyOperation``), so it must be closed before the rest of the suite runs.
+    """
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
         if os.environ.get("CI") == "true":
