@@ -74,14 +74,18 @@ class HorizonClient:
         return data
 
     def operations(self, txid: str) -> list[dict[str, Any]] | None:
-        """The transaction's operations, or ``None`` when Horizon does not know the transaction."""
+        """The transaction's operations, or ``None`` when Horizon does not know the transaction.
+
+        Raises :class:`HorizonError` for an answer that is not a page of records: like a
+        transaction that is not the one asked for, it says nothing about the payment.
+        """
         data = self._get(f"/transactions/{txid}/operations?limit=200")
         if data is None:
             return None
         embedded = data.get("_embedded")
         records = embedded.get("records") if isinstance(embedded, dict) else None
         if not isinstance(records, list):
-            return []
+            raise HorizonError(f"Horizon answered something else than the operations of {txid}")
         return [record for record in records if isinstance(record, dict)]
 
     def transaction_and_operations(

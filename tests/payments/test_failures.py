@@ -49,12 +49,16 @@ def test_horizon_answering_oddly_leaves_the_payment_to_retry(
     assert response.json()["payment"]["status"] == "completed"
 
 
-def test_operations_without_records_fail_verification_not_the_server(flow, pi_sandbox):
+def test_operations_without_records_are_horizon_s_failure_not_the_payer_s(flow, pi_sandbox):
     identifier, txid = flow.paid()
     pi_sandbox.add_fault("horizon_operations", status=200, body={"_embedded": ["odd"]})
     response = flow.complete(identifier, txid)
-    assert (response.status_code, response.json()["error"]) == (400, "tx_payment_mismatch")
+    assert (response.status_code, response.json()["error"]) == (502, "pi_refused")
     assert pi_sandbox.calls("complete") == []
+    assert events(identifier, "verification_failed") == []
+    # Horizon answers properly again: nothing was held against the payment.
+    pi_sandbox.clear_faults()
+    assert flow.complete(identifier, txid).json()["payment"]["status"] == "completed"
 
 
 def test_pi_refusal_is_pi_refused_with_pis_code(flow, pi_sandbox):
