@@ -42,6 +42,7 @@ from .conf import pi_settings
 from .dto import UserDTO
 from .exceptions import MissingScope, PaymentError, PiAPIError, PiUnauthorized
 from .locking import write_first
+from .logs import Occasionally
 from .models import PiUser
 from .signals import pi_user_authenticated
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     UserMapper = Callable[[UserDTO, HttpRequest | None], _User | None]
 
 logger = logging.getLogger("django_pi_payments.auth")
+# A cache outage fails every token check: its warnings when it starts, then once a minute.
+cache_failure_lines = Occasionally(60)
 
 ME_CACHE_KEY_PREFIX = "pi_payments:me:"
 # Longer than any token Pi issues, short enough to keep oversized input away from Pi and the cache.
@@ -107,7 +110,11 @@ def _cached_answer(key: str) -> UserDTO | None:
     try:
         data = cache.get(key)
     except Exception as exc:  # any cache backend failure: ask Pi instead
-        logger.warning("Pi /me cache read failed (%s); asking Pi.", type(exc).__name__)
+        held_back = cache_failure_lines.due("read")
+        if held_back is not None:
+            logger.warning(
+                "Pi /me cache read failed (%s); asking Pi.%s", type(exc).__name__, held_back
+            )
         return None
     if data is None:
         return None
@@ -136,7 +143,9 @@ def _store_answer(key: str, answer: UserDTO) -> None:
     try:
         cache.set(key, answer.raw, seconds)
     except Exception as exc:  # any cache backend failure: the next request asks Pi again
-        logger.warning("Pi /me cache write failed (%s).", type(exc).__name__)
+        held_back = cache_failure_lines.due("write")
+        if held_back is not None:
+            logger.warning("Pi /me cache write failed (%s).%s", type(exc).__name__, held_back)
 
 
 @sensitive_variables("access_token")

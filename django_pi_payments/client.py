@@ -23,7 +23,8 @@ from .exceptions import (
     PiUnauthorized,
     PiUnavailable,
 )
-from .http import Occasionally, Response, Transport
+from .http import Response, Transport
+from .logs import Occasionally
 
 logger = logging.getLogger("django_pi_payments.client")
 

@@ -33,7 +33,6 @@ import json as jsonlib
 import logging
 import random
 import socket
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,31 +83,6 @@ CHUNK_BYTES = 256 * 1024
 # Connections kept open to the base URL: one per thread that calls it at once (gunicorn's threads,
 # pi_reconcile's workers); more threads would open and drop connections beyond these.
 POOL_SIZE = 32
-
-
-class Occasionally:
-    """Thins out a log line that every request would repeat (an API key Pi refuses, a cache
-    server down): :meth:`due` lets it through when it starts, then at most once every
-    ``seconds`` per key and process."""
-
-    def __init__(self, seconds: float = 60.0) -> None:
-        self.seconds = seconds
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._held_back: dict[str, int] = {}
-
-    def due(self, key: str) -> str | None:
-        """``None`` when ``key`` was let through less than ``seconds`` ago; otherwise a text to
-        end the line with: empty, or how many were held back since the last one."""
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < self.seconds:
-                self._held_back[key] = self._held_back.get(key, 0) + 1
-                return None
-            self._last[key] = now
-            held_back = self._held_back.pop(key, 0)
-        return f" ({held_back} more since the last such line)" if held_back else ""
 
 
 class Transport:

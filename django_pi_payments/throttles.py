@@ -14,7 +14,8 @@ Requests are counted per user when authenticated, per client IP otherwise: the c
 ``REMOTE_ADDR``, or behind ``REST_FRAMEWORK["NUM_PROXIES"]`` proxies DRF's pick from
 ``X-Forwarded-For``. The counts live in Django's default cache, so every process
 sharing that cache (e.g. Redis) shares the limit. If the cache fails, requests are let through and
-a warning is logged: a cache outage must not lock every user out of payments.
+a warning is logged when it starts, then at most once a minute per process: a cache outage must
+neither lock every user out of payments nor fill the logs.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from .logs import Occasionally
+
 logger = logging.getLogger("django_pi_payments.throttles")
+# A cache outage fails every request's throttle: its warnings when it starts, then once a minute.
+cache_failure_lines = Occasionally(60)
 
 AUTH_SCOPE = "pi_payments_auth"
 CALLBACKS_SCOPE = "pi_payments_callbacks"
@@ -53,7 +58,13 @@ class _FailOpenCache(BaseCache):
         try:
             return default_cache.get(key, default, version)
         except Exception as exc:  # any cache backend failure: let the request through
-            logger.warning("Throttle cache read failed (%s); not throttling.", type(exc).__name__)
+            held_back = cache_failure_lines.due("read")
+            if held_back is not None:
+                logger.warning(
+                    "Throttle cache read failed (%s); not throttling.%s",
+                    type(exc).__name__,
+                    held_back,
+                )
             return default
 
     def set(
@@ -62,7 +73,9 @@ class _FailOpenCache(BaseCache):
         try:
             default_cache.set(key, value, timeout, version)
         except Exception as exc:  # any cache backend failure: this request goes uncounted
-            logger.warning("Throttle cache write failed (%s).", type(exc).__name__)
+            held_back = cache_failure_lines.due("write")
+            if held_back is not None:
+                logger.warning("Throttle cache write failed (%s).%s", type(exc).__name__, held_back)
 
 
 class PiPaymentsThrottle(ScopedRateThrottle):

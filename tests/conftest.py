@@ -32,7 +32,9 @@ from django.db import connections, models, router
 from django.db.models.functions import Cast
 from django.test import TransactionTestCase
 
+from django_pi_payments import auth, throttles
 from django_pi_payments.conf import redact
+from django_pi_payments.logs import Occasionally
 from django_pi_payments.sandbox import SandboxServer, SandboxState
 
 _DB_FIXTURES = frozenset({"_django_db_helper", "db", "transactional_db"})
@@ -57,8 +59,11 @@ _SECRETS = pytest.StashKey[set[str]]()
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> None:
+def _empty_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     cache.clear()
+    # The cache-outage warnings are let through once a minute: each test sees its first one.
+    monkeypatch.setattr(auth, "cache_failure_lines", Occasionally(60))
+    monkeypatch.setattr(throttles, "cache_failure_lines", Occasionally(60))
 
 
 @pytest.fixture

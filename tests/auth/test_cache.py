@@ -157,6 +157,26 @@ def test_cache_outage_falls_back_to_pi(app, pi_sandbox, pioneer, settings, caplo
     assert "Pi /me cache read failed (CacheDown)" in caplog.text
 
 
+def test_a_cache_outage_warns_when_it_starts_then_once_a_minute(
+    app, pi_sandbox, pioneer, settings, caplog
+):
+    settings.CACHES = BROKEN_CACHE
+    _user_data, token = pioneer
+    api = APIClient()
+    for _ in range(10):
+        assert api.get(ME_URL, **bearer(token)).status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for line in (
+        "Pi /me cache read failed (CacheDown); asking Pi.",
+        "Pi /me cache write failed (CacheDown).",
+        "Throttle cache read failed (CacheDown); not throttling.",
+        "Throttle cache write failed (CacheDown).",
+    ):
+        assert warnings.count(line) == 1, (line, warnings)
+    assert len(warnings) == 4
+    assert len(pi_sandbox.calls(route="me")) == 10  # every request still verified at Pi
+
+
 def test_verify_access_token_with_a_broken_cache(app, pioneer, settings):
     settings.CACHES = BROKEN_CACHE
     user_data, token = pioneer
