@@ -78,6 +78,9 @@ def _excerpt(text: str, limit: int = 200) -> str:
     return re.sub(r"\s+", " ", html.unescape(without_tags)).strip()[:limit]
 
 
+NOT_PI_404 = "Pi API answered 404 without Pi's error body"
+
+
 def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
     """Build the typed error for a non-2xx answer."""
     body = response.data if isinstance(response.data, dict) else {}
@@ -90,6 +93,11 @@ def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
             request_sent=response.status != 429,  # a rate limit refuses before acting
         )
     code = body.get("error") if isinstance(body.get("error"), str) else None
+    if response.status == 404 and code is None:
+        # Pi names what it does not know (payment_not_found, user_not_found): a 404 without its
+        # error body is another server's (a wrong API_BASE_URL, a proxy), not Pi's word.
+        message = f"{NOT_PI_404}: {excerpt}" if excerpt else NOT_PI_404
+        return PiUnavailable(message, status=response.status)
     payment = None
     if isinstance(body.get("payment"), dict):
         try:
@@ -139,8 +147,9 @@ class PiClient:
     ) -> None:
         self._api_key = api_key
         self._key_header = f"Key {api_key}" if is_sendable_credential(api_key) else None
-        # A refused key fails every call: logged when it starts, then once a minute.
-        self._refused_key_lines = Occasionally(60)
+        # A refused key or a base URL that is not Pi's fails every call: logged when it starts,
+        # then once a minute.
+        self._misconfiguration_lines = Occasionally(60)
         if self._key_header is None:
             logger.error(InvalidAPIKey.message)
         self.transport = Transport(
@@ -185,13 +194,15 @@ class PiClient:
             error = error_from_response(response)
             if bearer is None and isinstance(error, PiUnauthorized):
                 self._report_refused_key(method, path, error)
+            elif isinstance(error, PiUnavailable) and error.status == 404:
+                self._report_not_pi(method, path)
             raise error
         return response.data
 
     def _report_refused_key(self, method: str, path: str, error: PiUnauthorized) -> None:
         """Log, at most once a minute, that Pi refused the API key: no call to Pi can succeed
         until the operator fixes the setting."""
-        held_back = self._refused_key_lines.due("")
+        held_back = self._misconfiguration_lines.due("api_key")
         if held_back is None:
             return
         logger.error(
@@ -205,6 +216,23 @@ class PiClient:
             path,
             SETTINGS_NAME,
             self.transport.base_url,
+            held_back,
+        )
+
+    def _report_not_pi(self, method: str, path: str) -> None:
+        """Log, at most once a minute, that the base URL answered 404 without Pi's error body."""
+        held_back = self._misconfiguration_lines.due("base_url")
+        if held_back is None:
+            return
+        logger.error(
+            '%s to %s %s: %s["API_BASE_URL"] (%s) is not Pi\'s API ("https://api.minepi.com", or '
+            "the sandbox's URL), or a proxy answers in its place. Every call to Pi fails until it "
+            "is fixed; pi_reconcile then settles the payments left meanwhile.%s",
+            NOT_PI_404,
+            method,
+            path,
+            SETTINGS_NAME,
+            self.transport.base_url.removesuffix("/v2"),
             held_back,
         )
 

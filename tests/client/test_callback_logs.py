@@ -10,6 +10,8 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
+from django_pi_payments.models import Payment
+
 from ..database_lock import lock_held_elsewhere
 
 WRONG_KEY = "an0ther-app-s-server-api-key-0123456789"
@@ -95,3 +97,23 @@ def test_a_busy_database_names_the_payment(shop, caplog):
     [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
     assert identifier in line
     assert "503 database_busy" in line
+
+
+def test_a_base_url_that_is_not_pi_s_is_an_error_naming_the_setting(shop, caplog):
+    # A 404 without Pi's error body: another server, or no route of Pi's, answers.
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    sandbox.add_fault("get_payment", status=404, body="<html>Not Found</html>", count=None)
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(2):
+            response = _post(api, "approve", {"paymentId": identifier, "accessToken": token})
+            assert response.status_code == 503
+            assert response.json()["error"] == "pi_unavailable"
+    [error] = _lines(caplog, "django_pi_payments.client", logging.ERROR)
+    assert 'PI_PAYMENTS["API_BASE_URL"]' in error
+    assert f"GET /payments/{identifier}" in error
+    assert Payment.objects.count() == 0
+    assert sandbox.calls("approve") == []
+    sandbox.clear_faults()
+    response = _post(api, "approve", {"paymentId": identifier, "accessToken": token})
+    assert response.json()["payment"]["status"] == "approved"
