@@ -157,8 +157,8 @@ def _ask_pi(access_token: str) -> UserDTO:
             raise _refuse(TOKEN_EXPIRED, _("The Pi access token has expired.")) from None
         raise _refuse(INVALID_TOKEN, _("Pi refused the access token.")) from None
     except PiAPIError as exc:
-        # Pi refuses a bad token with 401. Any other answer (a wrong API_BASE_URL's 404, a
-        # firewall's 403) says nothing about the token, and is not the user's to fix.
+        # Pi refuses a bad token with 401. Any other answer (a firewall's 403) says nothing
+        # about the token, and is not the user's to fix.
         logger.warning("Pi answered a token check with %s %s.", exc.status, exc.code)
         raise
 

@@ -93,7 +93,7 @@ def error_from_response(response: Response) -> PiAPIError | PiUnavailable:
             request_sent=response.status != 429,  # a rate limit refuses before acting
         )
     code = body.get("error") if isinstance(body.get("error"), str) else None
-    if response.status == 404 and code is None:
+    if response.status == 404 and code is None and not isinstance(body.get("error_message"), str):
         # Pi names what it does not know (payment_not_found, user_not_found): a 404 without its
         # error body is another server's (a wrong API_BASE_URL, a proxy), not Pi's word.
         message = f"{NOT_PI_404}: {excerpt}" if excerpt else NOT_PI_404
@@ -171,7 +171,7 @@ class PiClient:
         )
 
     def __repr__(self) -> str:
-        return f"<PiClient {self.transport.base_url} key={redact(self._api_key)}>"
+        return f"<PiClient {self.transport.shown_url} key={redact(self._api_key)}>"
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -215,7 +215,7 @@ class PiClient:
             method,
             path,
             SETTINGS_NAME,
-            self.transport.base_url,
+            self.transport.shown_url,
             held_back,
         )
 
@@ -225,14 +225,15 @@ class PiClient:
         if held_back is None:
             return
         logger.error(
-            '%s to %s %s: %s["API_BASE_URL"] (%s) is not Pi\'s API ("https://api.minepi.com", or '
-            "the sandbox's URL), or a proxy answers in its place. Every call to Pi fails until it "
-            "is fixed; pi_reconcile then settles the payments left meanwhile.%s",
+            '%s to %s %s: is %s["API_BASE_URL"] (%s) Pi\'s API ("https://api.minepi.com", or '
+            "the sandbox's URL)? Another server, or a proxy in Pi's place, may be answering. "
+            "While it answers so, the call is treated as Pi being unreachable; pi_reconcile "
+            "settles the payments left meanwhile once Pi answers.%s",
             NOT_PI_404,
             method,
             path,
             SETTINGS_NAME,
-            self.transport.base_url.removesuffix("/v2"),
+            self.transport.shown_url.removesuffix("/v2"),
             held_back,
         )
 

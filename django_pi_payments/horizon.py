@@ -23,9 +23,14 @@ class HorizonClient:
 
     def __init__(self, base_url: str, *, timeout: float = 10, max_retries: int = 2) -> None:
         # Each verification reads the transaction and its operations at once: two connections
-        # for each thread that verifies.
+        # for each thread that verifies. A hosted Horizon's URL may carry its token in its path:
+        # log lines name the host and the call's path only.
         self.transport = Transport(
-            base_url, timeout=timeout, max_retries=max_retries, pool_size=2 * POOL_SIZE
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            pool_size=2 * POOL_SIZE,
+            log_base_path=False,
         )
 
     @classmethod
@@ -76,15 +81,20 @@ class HorizonClient:
     def operations(self, txid: str) -> list[dict[str, Any]] | None:
         """The transaction's operations, or ``None`` when Horizon does not know the transaction.
 
-        Raises :class:`HorizonError` for an answer that is not a page of records: like a
-        transaction that is not the one asked for, it says nothing about the payment.
+        Raises :class:`HorizonError` for an answer that is not a page of records, or holds
+        another transaction's: like a transaction that is not the one asked for, it says nothing
+        about the payment.
         """
         data = self._get(f"/transactions/{txid}/operations?limit=200")
         if data is None:
             return None
         embedded = data.get("_embedded")
         records = embedded.get("records") if isinstance(embedded, dict) else None
-        if not isinstance(records, list):
+        if not isinstance(records, list) or any(
+            isinstance(record, dict)
+            and str(record.get("transaction_hash", txid)).lower() != txid.lower()
+            for record in records
+        ):
             raise HorizonError(f"Horizon answered something else than the operations of {txid}")
         return [record for record in records if isinstance(record, dict)]
 

@@ -18,8 +18,9 @@ of ``Session.request`` would cost more CPU than the HTTP exchange itself (about 
 instructions a call, against 0.7 million), and a transport's calls need none of their extras:
 one host, JSON or form bodies, no redirects, no cookies, no auth hooks.
 
-Log lines name the method, the URL (host and path, never a user or password) and the status;
-never a header, so neither the API key nor an access token can reach a log. Nor can they reach an
+Log lines name the method, the URL (never a user or password; without the base URL's own path
+where it may hold a token, as a hosted Horizon's does) and the status; never a header, so neither
+the API key nor an access token can reach a log. Nor can they reach an
 error: a header value that http.client refuses becomes a :class:`PiUnavailable` naming no header,
 and tracebacks show none of the local variables of :meth:`Transport.request` or of the HTTP
 library beneath it (``sensitive_variables``). A retry is logged at INFO (the next attempt may
@@ -97,13 +98,18 @@ class Transport:
         backoff: float = 0.2,
         pool_size: int = POOL_SIZE,
         session: requests.Session | None = None,
+        log_base_path: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
-        self._netloc = parts.netloc
-        # The base URL as log lines name it: without the user and password a URL may hold.
-        host = parts.netloc.rpartition("@")[2]
-        self._where = f"{parts.scheme}://{host}{parts.path}"
+        # The server as messages and log lines name it: its host, without the user and password
+        # a URL may hold.
+        self._netloc = parts.netloc.rpartition("@")[2]
+        #: The base URL without its user and password, for messages naming a setting's value.
+        self.shown_url = f"{parts.scheme}://{self._netloc}{parts.path}"
+        # What log lines put before a call's path: the base URL, or its scheme and host only
+        # when its own path may hold a provider's token (a hosted Horizon's).
+        self._where = self.shown_url if log_base_path else f"{parts.scheme}://{self._netloc}"
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff

@@ -36,6 +36,7 @@ from django_pi_payments import auth, throttles
 from django_pi_payments.conf import redact
 from django_pi_payments.logs import Occasionally
 from django_pi_payments.sandbox import SandboxServer, SandboxState
+from django_pi_payments.views import base as views_base
 
 _DB_FIXTURES = frozenset({"_django_db_helper", "db", "transactional_db"})
 _TEXT_FIELDS = (models.CharField, models.TextField)
@@ -61,9 +62,10 @@ _SECRETS = pytest.StashKey[set[str]]()
 @pytest.fixture(autouse=True)
 def _empty_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     cache.clear()
-    # The cache-outage warnings are let through once a minute: each test sees its first one.
+    # Warnings let through once a minute: each test sees its first ones.
     monkeypatch.setattr(auth, "cache_failure_lines", Occasionally(60))
     monkeypatch.setattr(throttles, "cache_failure_lines", Occasionally(60))
+    monkeypatch.setattr(views_base, "verification_failure_lines", Occasionally(60))
 
 
 @pytest.fixture

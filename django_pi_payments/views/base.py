@@ -37,9 +37,12 @@ from ..exceptions import (
     VerificationFailed,
     is_database_busy,
 )
+from ..logs import Occasionally
 from ..services.payments import IDENTIFIER_RE
 
 logger = logging.getLogger("django_pi_payments.views")
+# Verification failures: each code's line when it starts, then once a minute.
+verification_failure_lines = Occasionally(60)
 
 # The largest request body any endpoint reads; pi-sdk-js callbacks are a few hundred bytes.
 MAX_BODY_BYTES = 64 * 1024
@@ -85,18 +88,34 @@ def _first_code(codes: Any) -> str:
     return str(codes)
 
 
+def _payment_named(request: Any) -> str:
+    """The payment a callback's body names (``paymentId``, or the ``payment`` object the Pi
+    demo's ``incomplete`` sends), when it reads and names one; ``?`` otherwise."""
+    try:
+        data = request.data
+    except Exception:  # a body not read yet (a busy database at sign-in) that does not parse
+        return "?"
+    if not isinstance(data, dict):
+        return "?"
+    identifier = data.get("paymentId")
+    payment = data.get("payment")
+    if identifier is None and isinstance(payment, dict):
+        identifier = payment.get("identifier")
+    if isinstance(identifier, str) and IDENTIFIER_RE.fullmatch(identifier):
+        return identifier
+    return "?"
+
+
 def _log_failure(context: dict[str, Any], status_code: int, code: str, detail: object) -> None:
     """Log at WARNING a callback that failed because of Pi, Horizon, the transaction or a busy
     database, naming its route and its payment; the transport's log line before it names the
     cause of a failed call."""
     request = context.get("request")
-    data = getattr(request, "data", None)
-    identifier = data.get("paymentId") if isinstance(data, dict) else None
     logger.warning(
         "%s %s: payment %s: %s %s: %s",
         getattr(request, "method", "?"),
         getattr(request, "path", "?"),
-        identifier if isinstance(identifier, str) and IDENTIFIER_RE.fullmatch(identifier) else "?",
+        _payment_named(request),
         status_code,
         code,
         detail,
@@ -107,11 +126,15 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
     """Turn service, Pi and DRF errors into the app's error format.
 
     A failure of Pi or Horizon (5xx) and a transaction that does not prove its payment are
-    logged at WARNING; the other 4xx are the caller's, which Django's request log records.
+    logged at WARNING, the latter at most once a minute per error code (anyone may post made-up
+    transaction ids; each failure is in the payment's audit log); the other 4xx are the
+    caller's, which Django's request log records.
     """
-    if isinstance(exc, PaymentError) and (
-        exc.status_code >= 500 or isinstance(exc, VerificationFailed)
-    ):
+    if isinstance(exc, VerificationFailed):
+        held_back = verification_failure_lines.due(exc.code)
+        if held_back is not None:
+            _log_failure(context, exc.status_code, exc.code, f"{exc.detail}{held_back}")
+    elif isinstance(exc, PaymentError) and exc.status_code >= 500:
         _log_failure(context, exc.status_code, exc.code, exc.detail)
     if isinstance(exc, PiRefused):
         pi_error = None if exc.code == PiRefused.default_code else exc.code

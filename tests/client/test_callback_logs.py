@@ -117,3 +117,52 @@ def test_a_base_url_that_is_not_pi_s_is_an_error_naming_the_setting(shop, caplog
     sandbox.clear_faults()
     response = _post(api, "approve", {"paymentId": identifier, "accessToken": token})
     assert response.json()["payment"]["status"] == "approved"
+
+
+def test_a_busy_database_at_sign_in_with_a_body_that_does_not_parse_is_503(shop, caplog):
+    # The body is read after sign-in: the failure's log line must not read it into a 500.
+    sandbox, api, user, _token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    _newcomer, newcomer_token = sandbox.login(username="newcomer")
+    assert (
+        _post(api, "approve", {"paymentId": identifier, "accessToken": _token}).status_code == 200
+    )
+    with lock_held_elsewhere(identifier), caplog.at_level(logging.DEBUG):
+        response = api.generic(
+            "GET",
+            "/pi_payment/payments",
+            "{not json",
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {newcomer_token}",
+        )
+    assert response.status_code == 503
+    assert response.json()["error"] == "database_busy"
+    [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert "payment ?: 503 database_busy" in line
+
+
+def test_made_up_transaction_ids_log_one_line_a_minute(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    with caplog.at_level(logging.DEBUG):
+        for n in range(20):
+            body = {"paymentId": identifier, "transactionId": f"{n:064x}"}
+            assert _post(api, "complete", body).status_code == 400
+    lines = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert len(lines) == 1
+    assert identifier in lines[0]
+
+
+def test_the_pi_demo_s_incomplete_body_names_its_payment(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    txid = sandbox.submit_transaction(identifier)["txid"]
+    sandbox.add_fault("get_payment", status=500, count=None)
+    payment = {"identifier": identifier, "transaction": {"txid": txid}}
+    with caplog.at_level(logging.DEBUG):
+        response = api.post("/pi_payment/incomplete", {"payment": payment}, format="json")
+    assert response.status_code == 503
+    [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert f"payment {identifier}: 503" in line

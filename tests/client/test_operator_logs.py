@@ -112,3 +112,34 @@ def test_an_unreadable_horizon_answer_is_no_verification_failure(pi_sandbox, pai
         verify_payment_transaction(dto, txid, horizon)
     assert "Horizon" in str(caught.value)
     assert txid in str(caught.value)
+
+
+def test_a_user_and_password_in_the_base_url_reach_no_log_line(pi_sandbox, caplog):
+    host = pi_sandbox.url.removeprefix("http://")
+    client = PiClient("k" * 40, base_url=f"http://opuser:S3CRETPASS@{host}", backoff=0)
+    dead = f"http://opuser:S3CRETPASS@127.0.0.1:{_closed_port()}"
+    unreachable = PiClient("k" * 40, base_url=dead, max_retries=1, backoff=0)
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(PiUnauthorized):
+            client.get_payment("a" * 28)  # the sandbox refuses the key: an ERROR naming the URL
+        with pytest.raises(PiUnavailable) as failure:
+            unreachable.get_payment("a" * 28)
+    assert "S3CRETPASS" not in str(failure.value)
+    assert "S3CRETPASS" not in repr(client)
+    assert len(_records(caplog, logging.WARNING)) >= 2
+    assert "S3CRETPASS" not in caplog.text
+    assert "opuser" not in caplog.text
+    client.close()
+    unreachable.close()
+
+
+def test_a_token_in_a_horizon_url_s_path_reaches_no_log_line(caplog):
+    horizon = HorizonClient(
+        f"http://127.0.0.1:{_closed_port()}/v1/PROVIDER-TOKEN-abc123", timeout=1, max_retries=0
+    )
+    with caplog.at_level(logging.DEBUG), pytest.raises(PiUnavailable):
+        horizon.transaction("a" * 64)
+    [line] = _records(caplog, logging.WARNING)
+    assert f"/transactions/{'a' * 64}" in line
+    assert "PROVIDER-TOKEN" not in caplog.text
+    horizon.close()
