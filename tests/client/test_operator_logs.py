@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from django_pi_payments.client import PiClient
-from django_pi_payments.exceptions import HorizonError, PiUnauthorized, PiUnavailable
+from django_pi_payments.exceptions import HorizonError, PiNotFound, PiUnauthorized, PiUnavailable
 from django_pi_payments.horizon import HorizonClient, verify_payment_transaction
 
 WRONG_KEY = "an0ther-app-s-server-api-key-0123456789"
@@ -143,3 +143,22 @@ def test_a_token_in_a_horizon_url_s_path_reaches_no_log_line(caplog):
     assert f"/transactions/{'a' * 64}" in line
     assert "PROVIDER-TOKEN" not in caplog.text
     horizon.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"error": "payment_not_found", "error_message": "No such payment."}, PiNotFound),
+        ({"error_message": "No such payment."}, PiNotFound),  # Pi's, if without its code
+        ("<html>Not Found</html>", PiUnavailable),  # another server's, or no route of Pi's
+        ({"detail": "Not found."}, PiUnavailable),
+    ],
+)
+def test_a_404_is_pi_s_word_only_in_pi_s_error_body(pi_sandbox, caplog, body, expected):
+    client = PiClient(pi_sandbox.api_key, base_url=pi_sandbox.url, backoff=0)
+    pi_sandbox.add_fault("get_payment", status=404, body=body)
+    with caplog.at_level(logging.DEBUG), pytest.raises(expected):
+        client.get_payment("a" * 28)
+    errors = _records(caplog, logging.ERROR)
+    assert len(errors) == (1 if expected is PiUnavailable else 0)
+    client.close()
