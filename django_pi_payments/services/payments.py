@@ -113,6 +113,10 @@ def _check_user_to_app(dto: PaymentDTO) -> None:
         raise PaymentRejected(_("Only user-to-app payments are approved."), code="wrong_direction")
 
 
+# The actions of audit_pi_failure that read Horizon, not the Pi Platform API.
+HORIZON_READS = frozenset({"verify", "find"})
+
+
 def audit_pi_failure(
     payment: Payment, source: str, action: str, exc: PiError, *, status: str | None = None
 ) -> PaymentError:
@@ -130,6 +134,10 @@ def audit_pi_failure(
         to_status=status or payment.status,
         detail=detail,
     )
+    if isinstance(exc, PiUnavailable) and action in HORIZON_READS:
+        return PiUnreachable(
+            _("Horizon (Pi Network's blockchain) is unreachable; the payment will be retried.")
+        )
     if isinstance(exc, PiUnavailable):
         return PiUnreachable(_("Pi Network is unreachable; the payment will be retried."))
     if isinstance(exc, PiAPIError):

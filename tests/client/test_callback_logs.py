@@ -166,3 +166,19 @@ def test_the_pi_demo_s_incomplete_body_names_its_payment(shop, caplog):
     assert response.status_code == 503
     [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
     assert f"payment {identifier}: 503" in line
+
+
+def test_a_horizon_outage_during_complete_names_horizon_not_pi(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    txid = sandbox.submit_transaction(identifier)["txid"]
+    sandbox.add_fault("horizon_transaction", status=503, count=None)
+    with caplog.at_level(logging.DEBUG):
+        response = _post(api, "complete", {"paymentId": identifier, "transactionId": txid})
+    assert response.status_code == 503
+    assert response.json()["error"] == "pi_unavailable"
+    assert response.json()["detail"].startswith("Horizon (Pi Network's blockchain) is unreachable")
+    [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert f"payment {identifier}: 503 pi_unavailable: Horizon" in line
+    assert sandbox.calls("complete") == []
