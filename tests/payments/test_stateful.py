@@ -52,6 +52,7 @@ from django_pi_payments.dto import USER_TO_APP, PaymentDTO
 from django_pi_payments.exceptions import PaymentError, PiError, PiUnavailable, PiUnreachable
 from django_pi_payments.models import EventSource, Payment, PaymentEvent, PaymentStatus
 from django_pi_payments.reconcile import reconcile
+from django_pi_payments.sandbox.faults import API_ROUTE_IDS
 from django_pi_payments.services.core import SIGNALS, status_from_dto
 from django_pi_payments.testing import SandboxControlError, SandboxHandle
 
@@ -62,20 +63,9 @@ S = PaymentStatus
 POOL = 4
 AMOUNTS = ["1", "3.5", "0.3"]
 STAGES = ["created", "approved", "signed", "completed"]
-# The Pi and Horizon routes a fault can hit, and what the fault does.
-FAULT_ROUTES = [
-    "me",
-    "get_payment",
-    "approve",
-    "complete",
-    "cancel",
-    "incomplete_server_payments",
-    "horizon_transaction",
-    "horizon_operations",
-    "create_payment",
-    "horizon_account",
-    "horizon_submit",
-]
+# The Pi and Horizon routes a fault can hit (those the lifecycle calls), and what the fault does.
+UNCALLED = {"horizon_account_transactions", "horizon_fee_stats", "horizon_root", "horizon_ledgers"}
+FAULT_ROUTES = [route for route in API_ROUTE_IDS if route not in UNCALLED]
 FAULTS: dict[str, dict[str, Any]] = {
     "500": {"status": 500},
     "503": {"status": 503},
