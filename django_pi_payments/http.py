@@ -20,11 +20,11 @@ one host, JSON or form bodies, no redirects, no cookies, no auth hooks.
 
 Log lines name the method, the URL (never a user or password; without the base URL's own path
 where it may hold a token, as a hosted Horizon's does) and the status; never a header, so neither
-the API key nor an access token can reach a log. Nor can they reach an
-error: a header value that http.client refuses becomes a :class:`PiUnavailable` naming no header,
-and tracebacks show none of the local variables of :meth:`Transport.request` or of the HTTP
-library beneath it (``sensitive_variables``). A retry is logged at INFO (the next attempt may
-well succeed); a call that ends without an answer, or with a 5xx or 429 one, once at WARNING.
+the API key nor an access token can reach a log. Nor can they reach an error: a header value that
+http.client refuses becomes a :class:`PiUnavailable` naming no header, and tracebacks show none of
+the local variables of :meth:`Transport.request` or of the HTTP library beneath it
+(``sensitive_variables``). A retry is logged at INFO (the next attempt may well succeed); a call
+that ends without an answer, or with a 5xx or 429 one, once at WARNING.
 """
 
 from __future__ import annotations
