@@ -81,20 +81,17 @@ class HorizonClient:
     def operations(self, txid: str) -> list[dict[str, Any]] | None:
         """The transaction's operations, or ``None`` when Horizon does not know the transaction.
 
-        Raises :class:`HorizonError` for an answer that is not a page of records, or holds
-        another transaction's: like a transaction that is not the one asked for, it says nothing
-        about the payment.
+        Raises :class:`HorizonError` for an answer that is not a page of records: like a
+        transaction that is not the one asked for, it says nothing about the payment. (The
+        records' ``transaction_hash`` is not compared with ``txid``: for a fee-bump transaction
+        asked for by its inner hash, it is the outer one.)
         """
         data = self._get(f"/transactions/{txid}/operations?limit=200")
         if data is None:
             return None
         embedded = data.get("_embedded")
         records = embedded.get("records") if isinstance(embedded, dict) else None
-        if not isinstance(records, list) or any(
-            isinstance(record, dict)
-            and str(record.get("transaction_hash", txid)).lower() != txid.lower()
-            for record in records
-        ):
+        if not isinstance(records, list):
             raise HorizonError(f"Horizon answered something else than the operations of {txid}")
         return [record for record in records if isinstance(record, dict)]
 
