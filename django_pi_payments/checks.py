@@ -25,7 +25,7 @@ from .conf import (
     is_loopback_host,
     pi_settings,
 )
-from .http import Transport
+from .http import Transport, without_credentials
 from .services.a2u_resume import SHORTEST_RESUME_TIMEOUT
 from .strkey import is_valid_seed
 
@@ -95,7 +95,8 @@ def check_settings(
     ):
         messages.append(
             Error(
-                f'{SETTINGS_NAME}["API_BASE_URL"] is {base_url!r} while DEBUG is off.',
+                f'{SETTINGS_NAME}["API_BASE_URL"] is {without_credentials(base_url)!r} while '
+                "DEBUG is off.",
                 hint=f'In production set {SETTINGS_NAME}["API_BASE_URL"] to '
                 '"https://api.minepi.com"; plain http and loopback (sandbox) URLs are for '
                 "development and tests only.",
@@ -173,6 +174,11 @@ def _url_flaw(value: object) -> str | None:
     return None
 
 
+def _shown(value: object) -> object:
+    """A setting's value as a message may show it: a URL without its user and password."""
+    return without_credentials(value) if isinstance(value, str) else value
+
+
 def _url_errors(user: dict[str, Any]) -> list[CheckMessage]:
     """E009 when ``API_BASE_URL`` or ``HORIZON_URL`` is no URL, or the base URL ends in /v2:
     every call to Pi (or to Horizon) would fail."""
@@ -189,7 +195,7 @@ def _url_errors(user: dict[str, Any]) -> list[CheckMessage]:
         flaws["HORIZON_URL"] = flaw
     return [
         Error(
-            f'{SETTINGS_NAME}["{name}"] {flaw}: {user.get(name)!r}.',
+            f'{SETTINGS_NAME}["{name}"] {flaw}: {_shown(user.get(name))!r}.',
             hint=f'Set {SETTINGS_NAME}["API_BASE_URL"] to "https://api.minepi.com" (without '
             f'/v2; the sandbox\'s is e.g. "http://127.0.0.1:8765") and {SETTINGS_NAME}'
             '["HORIZON_URL"] to None (the Horizon of NETWORK) or a Horizon server\'s URL.',
@@ -216,7 +222,7 @@ def _route_errors() -> list[CheckMessage]:
     for name, url in urls.items():
         transport = Transport(url, timeout=1, max_retries=0)
         session = transport.session
-        shown = url.removesuffix("/v2")
+        shown = transport.shown_url.removesuffix("/v2")
         try:
             transport._pool()
         except Exception as exc:  # whatever requests or urllib3 make of the environment

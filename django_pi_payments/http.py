@@ -33,6 +33,7 @@ import contextlib
 import json as jsonlib
 import logging
 import random
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -86,6 +87,11 @@ CHUNK_BYTES = 256 * 1024
 POOL_SIZE = 32
 
 
+def without_credentials(url: str) -> str:
+    """``url`` without the user and password its authority may hold, for messages and logs."""
+    return re.sub(r"(?<=//)[^/?#]*@", "", url, count=1)
+
+
 class Transport:
     """Sends JSON requests to one base URL with timeouts and safe retries."""
 
@@ -106,7 +112,7 @@ class Transport:
         # a URL may hold.
         self._netloc = parts.netloc.rpartition("@")[2]
         #: The base URL without its user and password, for messages naming a setting's value.
-        self.shown_url = f"{parts.scheme}://{self._netloc}{parts.path}"
+        self.shown_url = without_credentials(self.base_url)
         # What log lines put before a call's path: the base URL, or its scheme and host only
         # when its own path may hold a provider's token (a hosted Horizon's).
         self._where = self.shown_url if log_base_path else f"{parts.scheme}://{self._netloc}"

@@ -429,3 +429,14 @@ def test_a_missing_ca_bundle_fails_the_check(settings, environment):
 def test_a_malformed_horizon_url_does_not_hide_a_sandbox_base_url(settings):
     found = ids(settings, API_BASE_URL="http://127.0.0.1:8765", HORIZON_URL="horizon")
     assert set(found) == {"pi_payments.E003", "pi_payments.E009"}
+
+
+def test_a_user_and_password_in_a_url_are_not_shown(settings):
+    settings.DEBUG = False
+    settings.PI_PAYMENTS = {**GOOD, "API_BASE_URL": "http://opuser:S3CRET@127.0.0.1:8765"}
+    shown = [f"{m.msg} {m.hint}" for m in every_check() if m.id == "pi_payments.E003"]
+    settings.PI_PAYMENTS = {**GOOD, "API_BASE_URL": "https://opuser:S3CRET@api.minepi.com/v2"}
+    shown += [f"{m.msg} {m.hint}" for m in every_check() if m.id == "pi_payments.E009"]
+    assert len(shown) == 2
+    assert all("127.0.0.1:8765" in text or "api.minepi.com/v2" in text for text in shown)
+    assert not [text for text in shown if "S3CRET" in text or "opuser" in text]

@@ -140,7 +140,7 @@ def for_each_while_reachable(
                 continue
             try:
                 if not act(payment):
-                    stopped = _("not tried: Pi Network is unreachable.")
+                    stopped = _("not tried: Pi Network or Horizon is unreachable.")
             except DatabaseError as error:
                 if not is_database_busy(error):
                     raise

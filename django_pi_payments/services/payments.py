@@ -113,7 +113,8 @@ def _check_user_to_app(dto: PaymentDTO) -> None:
         raise PaymentRejected(_("Only user-to-app payments are approved."), code="wrong_direction")
 
 
-# The actions of audit_pi_failure that read Horizon, not the Pi Platform API.
+# The actions of audit_pi_failure that read Horizon, not the Pi Platform API: Horizon may be down,
+# or lag behind and not know the transaction yet.
 HORIZON_READS = frozenset({"verify", "find"})
 
 
@@ -136,7 +137,10 @@ def audit_pi_failure(
     )
     if isinstance(exc, PiUnavailable) and action in HORIZON_READS:
         return PiUnreachable(
-            _("Horizon (Pi Network's blockchain) is unreachable; the payment will be retried.")
+            _(
+                "Horizon (Pi Network's blockchain) could not confirm the transaction; the payment "
+                "will be retried."
+            )
         )
     if isinstance(exc, PiUnavailable):
         return PiUnreachable(_("Pi Network is unreachable; the payment will be retried."))

@@ -114,7 +114,8 @@ def _log_failure(context: dict[str, Any], status_code: int, code: str, detail: o
     logger.warning(
         "%s %s: payment %s: %s %s: %s",
         getattr(request, "method", "?"),
-        getattr(request, "path", "?"),
+        # A path may hold a line break (%0A): escaped, it cannot forge a log line.
+        str(getattr(request, "path", "?")).encode("unicode_escape").decode("ascii"),
         _payment_named(request),
         status_code,
         code,

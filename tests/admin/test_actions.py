@@ -382,7 +382,10 @@ def test_an_action_stops_calling_pi_once_it_is_unreachable(
     assert messages_of(response) == [
         ("error", f"Payment {first.identifier}: Pi Network is unreachable; try again."),
         *(
-            ("error", f"Payment {payment.identifier}: not tried: Pi Network is unreachable.")
+            (
+                "error",
+                f"Payment {payment.identifier}: not tried: Pi Network or Horizon is unreachable.",
+            )
             for payment in others
         ),
     ]
@@ -406,7 +409,7 @@ def test_cancel_stops_calling_pi_once_it_is_unreachable(
             "error",
             f"Payment {first.identifier}: Pi Network is unreachable; the payment will be retried.",
         ),
-        ("error", f"Payment {second.identifier}: not tried: Pi Network is unreachable."),
+        ("error", f"Payment {second.identifier}: not tried: Pi Network or Horizon is unreachable."),
     ]
     assert calls_for(pi_sandbox, "cancel", second) == []
     assert statuses(*selected) == ["approved", "approved"]

@@ -87,7 +87,7 @@ def test_refunds_stop_calling_pi_once_it_is_unreachable(
     first, second = in_changelist_order(selected)
     assert messages_of(response) == [
         ("error", f"Payment {first.identifier}: Pi Network is unreachable; try again."),
-        ("error", f"Payment {second.identifier}: not tried: Pi Network is unreachable."),
+        ("error", f"Payment {second.identifier}: not tried: Pi Network or Horizon is unreachable."),
     ]
     assert len(a2u.calls("create_payment")) == 1
     assert not Payment.objects.filter(refund_of__in=selected).exists()
@@ -111,7 +111,7 @@ def test_refunds_stop_once_horizon_is_unreachable(admin_client: Client, a2u: San
     )
     assert not_tried == (
         "error",
-        f"Payment {second.identifier}: not tried: Pi Network is unreachable.",
+        f"Payment {second.identifier}: not tried: Pi Network or Horizon is unreachable.",
     )
     assert len(a2u.calls("create_payment")) == 1
     assert a2u.calls("horizon_submit") == []

@@ -178,7 +178,22 @@ def test_a_horizon_outage_during_complete_names_horizon_not_pi(shop, caplog):
         response = _post(api, "complete", {"paymentId": identifier, "transactionId": txid})
     assert response.status_code == 503
     assert response.json()["error"] == "pi_unavailable"
-    assert response.json()["detail"].startswith("Horizon (Pi Network's blockchain) is unreachable")
+    assert response.json()["detail"].startswith("Horizon (Pi Network's blockchain) could not")
     [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
     assert f"payment {identifier}: 503 pi_unavailable: Horizon" in line
     assert sandbox.calls("complete") == []
+
+
+def test_a_line_break_in_the_path_cannot_forge_a_log_line(shop, caplog):
+    sandbox, api, user, token = shop
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    _newcomer, newcomer_token = sandbox.login(username="newcomer")
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    with lock_held_elsewhere(identifier), caplog.at_level(logging.DEBUG):
+        response = api.get(
+            "/pi_payment/payments/abc%0AFORGED LINE", HTTP_AUTHORIZATION=f"Bearer {newcomer_token}"
+        )
+    assert response.status_code == 503
+    [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
+    assert "\n" not in line
+    assert "/pi_payment/payments/abc\\nFORGED LINE" in line
