@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from django_pi_payments.models import Payment
 
@@ -21,12 +22,20 @@ def lock_held_elsewhere(identifier: str) -> Iterator[None]:
     Needs committed data (``transactional_db``): the other connection does not see the test's
     transaction.
     """
+    with rows_locked_elsewhere(Payment.objects.filter(identifier=identifier), "memo"):
+        yield
+
+
+@contextmanager
+def rows_locked_elsewhere(rows: QuerySet[Any], field: str) -> Iterator[None]:
+    """:func:`lock_held_elsewhere` for any rows: another connection writes ``field`` of
+    ``rows`` unchanged, and holds their locks until the block ends."""
     taken, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         try:
             with transaction.atomic():
-                Payment.objects.filter(identifier=identifier).update(memo=F("memo"))
+                rows.update(**{field: F(field)})
                 taken.set()
                 release.wait(10)
         finally:

