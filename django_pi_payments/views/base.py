@@ -128,8 +128,9 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
 
     A failure of Pi or Horizon (5xx) and a transaction that does not prove its payment are
     logged at WARNING, the latter at most once a minute per error code (anyone may post made-up
-    transaction ids; each failure is in the payment's audit log); the other 4xx are the
-    caller's, which Django's request log records.
+    transaction ids; the payment's audit log keeps those of ``complete``, up to
+    ``MAX_VERIFICATION_FAILURES`` of each code); the other 4xx are the caller's, which Django's
+    request log records.
     """
     if isinstance(exc, VerificationFailed):
         held_back = verification_failure_lines.due(exc.code)
