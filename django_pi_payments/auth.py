@@ -110,11 +110,13 @@ def _cached_answer(key: str) -> UserDTO | None:
     try:
         data = cache.get(key)
     except Exception as exc:  # any cache backend failure: ask Pi instead
-        held_back = cache_failure_lines.due("read")
-        if held_back is not None:
-            logger.warning(
-                "Pi /me cache read failed (%s); asking Pi.%s", type(exc).__name__, held_back
-            )
+        cache_failure_lines.log(
+            logger,
+            logging.WARNING,
+            "read",
+            "Pi /me cache read failed (%s); asking Pi.",
+            type(exc).__name__,
+        )
         return None
     if data is None:
         return None
@@ -143,9 +145,9 @@ def _store_answer(key: str, answer: UserDTO) -> None:
     try:
         cache.set(key, answer.raw, seconds)
     except Exception as exc:  # any cache backend failure: the next request asks Pi again
-        held_back = cache_failure_lines.due("write")
-        if held_back is not None:
-            logger.warning("Pi /me cache write failed (%s).%s", type(exc).__name__, held_back)
+        cache_failure_lines.log(
+            logger, logging.WARNING, "write", "Pi /me cache write failed (%s).", type(exc).__name__
+        )
 
 
 @sensitive_variables("access_token")

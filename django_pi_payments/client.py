@@ -202,39 +202,37 @@ class PiClient:
     def _report_refused_key(self, method: str, path: str, error: PiUnauthorized) -> None:
         """Log, at most once a minute, that Pi refused the API key: no call to Pi can succeed
         until the operator fixes the setting."""
-        held_back = self._misconfiguration_lines.due("api_key")
-        if held_back is None:
-            return
-        logger.error(
+        self._misconfiguration_lines.log(
+            logger,
+            logging.ERROR,
+            "api_key",
             'Pi refused the API key (%s %s) to %s %s: %s["API_KEY"] is not a Server API Key '
             "of this app at %s (mistyped, regenerated in the Pi Developer Portal, or another "
             "app's). Every call to Pi fails until it is fixed; pi_reconcile then settles the "
-            "payments left meanwhile.%s",
+            "payments left meanwhile.",
             error.status,
             error.code,
             method,
             path,
             SETTINGS_NAME,
             self.transport.shown_url,
-            held_back,
         )
 
     def _report_not_pi(self, method: str, path: str) -> None:
         """Log, at most once a minute, that the base URL answered 404 without Pi's error body."""
-        held_back = self._misconfiguration_lines.due("base_url")
-        if held_back is None:
-            return
-        logger.error(
+        self._misconfiguration_lines.log(
+            logger,
+            logging.ERROR,
+            "base_url",
             '%s to %s %s: is %s["API_BASE_URL"] (%s) Pi\'s API ("https://api.minepi.com", or '
             "the sandbox's URL)? Another server, or a proxy in Pi's place, may be answering. "
             "While it answers so, the call is treated as Pi being unreachable; pi_reconcile "
-            "settles the payments left meanwhile once Pi answers.%s",
+            "settles the payments left meanwhile once Pi answers.",
             NOT_PI_404,
             method,
             path,
             SETTINGS_NAME,
             self.transport.shown_url.removesuffix("/v2"),
-            held_back,
         )
 
     def _payment(self, data: Any, identifier: str | None = None) -> PaymentDTO:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -29,3 +30,12 @@ class Occasionally:
             self._last[key] = now
             held_back = self._held_back.pop(key, 0)
         return f" ({held_back} more since the last such line)" if held_back else ""
+
+    def log(
+        self, logger: logging.Logger, level: int, key: str, message: str, *args: object
+    ) -> None:
+        """Log ``message % args`` at ``level`` when :meth:`due` lets ``key`` through, ending
+        with how many such lines were held back."""
+        held_back = self.due(key)
+        if held_back is not None:
+            logger.log(level, message + "%s", *args, held_back)

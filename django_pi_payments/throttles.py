@@ -58,13 +58,13 @@ class _FailOpenCache(BaseCache):
         try:
             return default_cache.get(key, default, version)
         except Exception as exc:  # any cache backend failure: let the request through
-            held_back = cache_failure_lines.due("read")
-            if held_back is not None:
-                logger.warning(
-                    "Throttle cache read failed (%s); not throttling.%s",
-                    type(exc).__name__,
-                    held_back,
-                )
+            cache_failure_lines.log(
+                logger,
+                logging.WARNING,
+                "read",
+                "Throttle cache read failed (%s); not throttling.",
+                type(exc).__name__,
+            )
             return default
 
     def set(
@@ -73,9 +73,13 @@ class _FailOpenCache(BaseCache):
         try:
             default_cache.set(key, value, timeout, version)
         except Exception as exc:  # any cache backend failure: this request goes uncounted
-            held_back = cache_failure_lines.due("write")
-            if held_back is not None:
-                logger.warning("Throttle cache write failed (%s).%s", type(exc).__name__, held_back)
+            cache_failure_lines.log(
+                logger,
+                logging.WARNING,
+                "write",
+                "Throttle cache write failed (%s).",
+                type(exc).__name__,
+            )
 
 
 class PiPaymentsThrottle(ScopedRateThrottle):

@@ -29,6 +29,13 @@ def _post(api: APIClient, route: str, body: dict[str, str]):
     return api.post(f"/pi_payment/{route}", body, format="json")
 
 
+def _approved(sandbox: SandboxHandle, api: APIClient, user: dict[str, str], token: str) -> str:
+    """A new payment of ``user``, approved through the callback: its identifier."""
+    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
+    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    return str(identifier)
+
+
 def _lines(caplog: pytest.LogCaptureFixture, name: str, level: int) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == name and r.levelno == level]
 
@@ -51,8 +58,7 @@ def test_an_outage_during_approve_names_the_payment_and_the_cause(shop, caplog):
 
 def test_a_transaction_that_does_not_pay_is_a_warning_naming_the_payment(shop, caplog):
     sandbox, api, user, token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    identifier = _approved(sandbox, api, user, token)
     txid = sandbox.submit_transaction(identifier, memo="another", verified=True)["txid"]
     with caplog.at_level(logging.DEBUG):
         response = _post(api, "complete", {"paymentId": identifier, "transactionId": txid})
@@ -90,8 +96,7 @@ def test_an_ordinary_refusal_is_left_to_django_s_request_log(shop, caplog):
 
 def test_a_busy_database_names_the_payment(shop, caplog):
     sandbox, api, user, token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    identifier = _approved(sandbox, api, user, token)
     txid = sandbox.submit_transaction(identifier)["txid"]
     with lock_held_elsewhere(identifier), caplog.at_level(logging.DEBUG):
         response = _post(api, "complete", {"paymentId": identifier, "transactionId": txid})
@@ -153,8 +158,7 @@ def test_a_busy_database_at_sign_in_with_a_body_that_does_not_parse_is_503(shop,
 
 def test_made_up_transaction_ids_log_one_line_a_minute(shop, caplog):
     sandbox, api, user, token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    identifier = _approved(sandbox, api, user, token)
     with caplog.at_level(logging.DEBUG):
         for n in range(20):
             body = {"paymentId": identifier, "transactionId": f"{n:064x}"}
@@ -166,8 +170,7 @@ def test_made_up_transaction_ids_log_one_line_a_minute(shop, caplog):
 
 def test_the_pi_demo_s_incomplete_body_names_its_payment(shop, caplog):
     sandbox, api, user, token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    identifier = _approved(sandbox, api, user, token)
     txid = sandbox.submit_transaction(identifier)["txid"]
     sandbox.add_fault("get_payment", status=500, count=None)
     payment = {"identifier": identifier, "transaction": {"txid": txid}}
@@ -180,8 +183,7 @@ def test_the_pi_demo_s_incomplete_body_names_its_payment(shop, caplog):
 
 def test_a_horizon_outage_during_complete_names_horizon_not_pi(shop, caplog):
     sandbox, api, user, token = shop
-    identifier = sandbox.create_payment(user["uid"], "1", memo="m")["identifier"]
-    assert _post(api, "approve", {"paymentId": identifier, "accessToken": token}).status_code == 200
+    identifier = _approved(sandbox, api, user, token)
     txid = sandbox.submit_transaction(identifier)["txid"]
     sandbox.add_fault("horizon_transaction", status=503, count=None)
     with caplog.at_level(logging.DEBUG):
