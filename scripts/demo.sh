@@ -33,8 +33,10 @@ stop() {
         wait "${pids[@]}" 2>/dev/null || true
     fi
 }
-trap 'stop; exit 130' INT
-trap 'stop; exit 143' TERM
+# After stopping both, die of the same signal: the caller (make, a shell) then sees an interrupt,
+# not a failure ("make: *** [Makefile] Interrupt" rather than "Error 130").
+trap 'stop; kill -INT $$' INT
+trap 'stop; kill -TERM $$' TERM
 trap stop EXIT
 
 # Wait until a URL answers (any HTTP status), or fail after 30 s.
