@@ -8,16 +8,19 @@
 #   3. starts the shop on 127.0.0.1:$SHOP_PORT (Django's runserver, DEBUG on);
 #   4. prints the URLs, then waits; Ctrl-C (or SIGTERM) stops both servers. If either stops on
 #      its own, the other is stopped too and the script exits with an error.
-# Ports: SHOP_PORT (default 8000) and SANDBOX_PORT (default 8765).
+# Ports: SHOP_PORT (default 8000) and SANDBOX_PORT (default 8765). SANDBOX_STATE: the sandbox's
+# state file (default example_project/sandbox-state.json). VENV: the virtualenv (default .venv).
+# The shop's database is its DATABASE_URL (default example_project/db.sqlite3).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV=${VENV:-.venv}
-PY="$PWD/$VENV/bin/python"
+PY="$(cd "$VENV" && pwd)/bin/python"
 SHOP_PORT=${SHOP_PORT:-8000}
 SANDBOX_PORT=${SANDBOX_PORT:-8765}
 SHOP_URL="http://127.0.0.1:$SHOP_PORT"
 SANDBOX_URL="http://127.0.0.1:$SANDBOX_PORT"
+SANDBOX_STATE=${SANDBOX_STATE:-example_project/sandbox-state.json}
 
 # The shop talks to the sandbox started below, whatever example_project/.env says.
 export DJANGO_SETTINGS_MODULE=config.settings
@@ -61,7 +64,7 @@ echo "=== migrating and seeding the shop ==="
 
 echo "=== starting the Pi sandbox and the shop ==="
 "$PY" -m django_pi_payments.sandbox --port "$SANDBOX_PORT" \
-    --state-file example_project/sandbox-state.json &
+    --state-file "$SANDBOX_STATE" &
 pids+=($!)
 (cd example_project && exec "$PY" manage.py runserver --noreload "127.0.0.1:$SHOP_PORT") &
 pids+=($!)
