@@ -103,6 +103,13 @@ def check_settings(
                 id="pi_payments.E003",
             )
         )
+    if (
+        parts is not None
+        and not url_errors
+        and is_loopback_host(parts.hostname or "")
+        and not user.get("HORIZON_URL")
+    ):
+        messages.append(_sandbox_horizon_warning(base_url))
     messages.extend(_hook_errors(user))
     seed = user.get("WALLET_PRIVATE_SEED")
     if seed and not is_valid_seed(str(seed)):  # "" is no seed, as when payouts are sent
@@ -203,6 +210,21 @@ def _url_errors(user: dict[str, Any]) -> list[CheckMessage]:
         )
         for name, flaw in flaws.items()
     ]
+
+
+def _sandbox_horizon_warning(base_url: str) -> CheckMessage:
+    """W004: the Platform API is a local sandbox, but transactions would be checked on the real
+    Horizon, which has never seen the sandbox's transactions: no payment could complete."""
+    sandbox_horizon = without_credentials(base_url.rstrip("/") + "/horizon")
+    return Warning(
+        f'{SETTINGS_NAME}["API_BASE_URL"] is {without_credentials(base_url)!r}, a local '
+        f'sandbox, but {SETTINGS_NAME}["HORIZON_URL"] is not set: transactions are checked on '
+        f"{pi_settings.horizon_url}, which does not know the sandbox's transactions, so no "
+        "payment could complete.",
+        hint=f'Set {SETTINGS_NAME}["HORIZON_URL"] to {sandbox_horizon!r}, the sandbox\'s '
+        "Horizon (or silence pi_payments.W004 if API_BASE_URL is a local proxy of Pi's API).",
+        id="pi_payments.W004",
+    )
 
 
 def _without_credentials(text: str, proxies: Mapping[str, str]) -> str:

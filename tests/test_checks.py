@@ -440,3 +440,46 @@ def test_a_user_and_password_in_a_url_are_not_shown(settings):
     assert len(shown) == 2
     assert all("127.0.0.1:8765" in text or "api.minepi.com/v2" in text for text in shown)
     assert not [text for text in shown if "S3CRET" in text or "opuser" in text]
+
+
+def sandbox_horizon_warnings(settings, **overrides) -> list[str]:
+    settings.DEBUG = True
+    settings.PI_PAYMENTS = {**GOOD, **overrides}
+    messages = checks.run_checks(tags=[checks.Tags.security])
+    return [f"{m.msg} {m.hint}" for m in messages if m.id == "pi_payments.W004"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "network", "real_horizon"),
+    [
+        ("http://127.0.0.1:8765", "Pi Testnet", "https://api.testnet.minepi.com"),
+        ("http://localhost:8765/", "Pi Network", "https://api.mainnet.minepi.com"),
+    ],
+)
+def test_a_sandbox_without_its_horizon_is_reported(settings, base_url, network, real_horizon):
+    """Every sandbox transaction would be looked up on Pi's real Horizon, which never saw it: each
+    completion a 503 "could not confirm", for ever, with nothing in the settings to blame."""
+    (shown,) = sandbox_horizon_warnings(settings, API_BASE_URL=base_url, NETWORK=network)
+    assert 'PI_PAYMENTS["HORIZON_URL"] is not set' in shown
+    assert real_horizon in shown
+    assert f"'{base_url.rstrip('/')}/horizon'" in shown
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"API_BASE_URL": "http://127.0.0.1:8765", "HORIZON_URL": "http://127.0.0.1:8765/horizon"},
+        {"API_BASE_URL": "https://api.minepi.com"},
+        {"API_BASE_URL": "http://sandbox:8765"},  # not loopback: a sandbox or not, we cannot tell
+        {"API_BASE_URL": "http://127.0.0.1:8765/v2"},  # E009 says what to fix first
+    ],
+)
+def test_a_sandbox_with_its_horizon_or_pi_itself_is_not_reported(settings, overrides):
+    assert sandbox_horizon_warnings(settings, **overrides) == []
+
+
+def test_the_sandbox_horizon_warning_shows_no_user_or_password(settings):
+    (shown,) = sandbox_horizon_warnings(settings, API_BASE_URL="http://opuser:S3CRET@[::1]:8765")
+    assert "'http://[::1]:8765/horizon'" in shown
+    assert "S3CRET" not in shown
+    assert "opuser" not in shown
