@@ -92,8 +92,12 @@ def report_error(
     error: PaymentError,
     action: Promise,
 ) -> None:
-    """Report a service error: a Pi refusal as a warning with Pi's code, others as errors."""
-    if isinstance(error, PiRefused):
+    """Report a service error: a Pi refusal as a warning with Pi's code, others as errors.
+
+    A :class:`PiRefused` without a code of Pi's (``pi_refused``) is Horizon's answer, not Pi's:
+    its detail names Horizon, and it is reported as the other errors are.
+    """
+    if isinstance(error, PiRefused) and error.code != PiRefused.default_code:
         outcome = _("refused by Pi: %(code)s (%(reason)s)") % {
             "code": error.code,
             "reason": error.detail,
@@ -114,6 +118,15 @@ def report_busy(
     report(modeladmin, request, payment, outcome, messages.ERROR)
 
 
+class StopRun(Exception):
+    """Raised by an action's step, once it reported its payment, when the next payments would
+    fail the same way: they are reported as not tried, with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 def for_each_while_reachable(
     modeladmin: admin.ModelAdmin[Payment],
     request: HttpRequest,
@@ -121,8 +134,8 @@ def for_each_while_reachable(
     act: Callable[[Payment], bool],
     on_busy: Callable[[Payment], None] | None = None,
 ) -> None:
-    """Call ``act`` for each payment until it returns ``False`` (Pi unreachable) or the database
-    is busy.
+    """Call ``act`` for each payment until it returns ``False`` (Pi unreachable), raises
+    :class:`StopRun` or the database is busy.
 
     The payments after that are reported as not tried: during an outage every call waits for
     its timeouts and retries, and while another process holds the database's lock (SQLite's
@@ -141,6 +154,8 @@ def for_each_while_reachable(
             try:
                 if not act(payment):
                     stopped = _("not tried: Pi Network or Horizon is unreachable.")
+            except StopRun as stop:
+                stopped = stop.reason
             except DatabaseError as error:
                 if not is_database_busy(error):
                     raise

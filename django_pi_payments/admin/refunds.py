@@ -30,6 +30,7 @@ from ..services.a2u import checked_amount
 from ..services.refunds import display_amount, is_refundable, refunds_of
 from .actions import (
     CONFIRMATION_FIELDS,
+    StopRun,
     fits_one_form,
     for_each_while_reachable,
     report,
@@ -129,12 +130,23 @@ def refund_one(
 ) -> bool:
     """Refund one payment through :func:`services.refund` and report how it went.
 
-    Returns ``False`` when Pi (or Horizon) was unreachable.
+    Returns ``False`` when Pi (or Horizon) was unreachable. Raises :class:`~.actions.StopRun`
+    when another app-to-user payment in flight could not be finished: every other refund would
+    try to finish it first, and fail (or wait for Pi's timeouts) the same way.
     """
     try:
         refund = services.refund(
             payment, amount, source=EventSource.ADMIN, expected_left=expected_left
         )
+    except services.A2UBusy as error:
+        outcome = _(
+            "not refunded, nothing was sent (%(code)s): %(detail)s. pi_reconcile will finish "
+            "that payment; refund this one after that."
+        ) % {"code": error.code, "detail": error.detail.rstrip(".")}
+        report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
+        raise StopRun(
+            _("not tried: an app-to-user payment in flight must be finished first (see above).")
+        ) from error
     except services.RefundRefused as error:
         outcome = _("not refunded: %(detail)s") % {"detail": error.detail}
         report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)

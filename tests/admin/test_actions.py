@@ -474,6 +474,22 @@ def test_complete_only_verified_payments(
     assert len(calls_for(pi_sandbox, "complete", paid)) == 1
 
 
+def test_a_refusal_by_horizon_is_not_reported_as_pi_s(
+    admin_client: Client, make: PaymentMaker, pi_sandbox: Any
+) -> None:
+    paid = make.paid()
+    pi_sandbox.add_fault("horizon_transaction", status=401)
+
+    response = run_action(admin_client, "complete_verified", [paid])
+
+    ((level, text),) = messages_of(response)
+    assert level == "error"
+    assert text.startswith(f"Payment {paid.identifier}: Horizon answered 401 to GET /transactions/")
+    assert text.endswith(" (pi_refused)")
+    assert "by Pi" not in text
+    assert statuses(paid) == ["approved"]
+
+
 def test_sync_and_complete_need_the_change_permission(
     staff_client: Any, make: PaymentMaker, pi_sandbox: Any, signal_log: SignalLog
 ) -> None:

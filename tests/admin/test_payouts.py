@@ -117,6 +117,47 @@ def test_refunds_stop_once_horizon_is_unreachable(admin_client: Client, a2u: San
     assert a2u.calls("horizon_submit") == []
 
 
+def test_refunds_stop_once_a_payout_in_flight_cannot_be_finished(
+    admin_client: Client, a2u: SandboxHandle
+) -> None:
+    """Each refund first finishes the app-to-user payment in flight: when that fails, the next
+    refund would fail the same way (and, with Pi hanging, wait for every timeout again)."""
+    make = PaymentMaker(a2u)
+    earlier = make.completed()
+    selected = [make.completed(), make.completed(), make.completed()]
+    a2u.add_fault("complete", status=401, body={"error": "invalid_key", "error_message": "No."})
+    with pytest.raises(services.A2UError):
+        services.refund(earlier)
+    stuck = earlier.refunds.get()
+    a2u.add_fault(
+        "complete", status=401, body={"error": "invalid_key", "error_message": "No."}, count=None
+    )
+    a2u.clear_calls()
+
+    response = confirm_refund(admin_client, selected)
+
+    first, *others = in_changelist_order(selected)
+    assert messages_of(response) == [
+        (
+            "warning",
+            f"Payment {first.identifier}: not refunded, nothing was sent (ongoing_payment_found): "
+            f"The app-to-user payment {stuck.identifier} in flight could not be finished: No. "
+            "pi_reconcile will finish that payment; refund this one after that.",
+        ),
+        *(
+            (
+                "error",
+                f"Payment {payment.identifier}: not tried: an app-to-user payment in flight must "
+                "be finished first (see above).",
+            )
+            for payment in others
+        ),
+    ]
+    assert len(a2u.calls("complete")) == 1
+    assert a2u.calls("create_payment") == []
+    assert not Payment.objects.filter(refund_of__in=selected).exists()
+
+
 def test_a_refund_created_before_the_database_got_busy_is_named(
     admin_client: Client, a2u: SandboxHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
