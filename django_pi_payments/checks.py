@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from difflib import get_close_matches
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from requests.utils import select_proxy
 
 from .client import is_sendable_credential
 from .conf import (
+    DEFAULTS,
     IMPORT_STRINGS,
     NETWORKS,
     SETTINGS_NAME,
@@ -50,7 +52,8 @@ def check_settings(
 ) -> list[CheckMessage]:
     """Check ``PI_PAYMENTS``: key present and sendable, network known, numbers and flags of the
     right type, URLs well formed and usable through the environment's proxy, base URL safe,
-    hooks importable, wallet seed well formed. No message repeats the key or the seed."""
+    hooks importable, wallet seed well formed, no unknown key. No message repeats the key or the
+    seed."""
     messages: list[CheckMessage] = []
     user = pi_settings.user_settings
     api_key = user.get("API_KEY")
@@ -111,6 +114,7 @@ def check_settings(
     ):
         messages.append(_sandbox_horizon_warning(base_url))
     messages.extend(_hook_errors(user))
+    messages.extend(_unknown_key_warnings(user))
     seed = user.get("WALLET_PRIVATE_SEED")
     if seed and not is_valid_seed(str(seed)):  # "" is no seed, as when payouts are sent
         messages.append(
@@ -225,6 +229,24 @@ def _sandbox_horizon_warning(base_url: str) -> CheckMessage:
         "Horizon (or silence pi_payments.W004 if API_BASE_URL is a local proxy of Pi's API).",
         id="pi_payments.W004",
     )
+
+
+def _unknown_key_warnings(user: dict[str, Any]) -> list[CheckMessage]:
+    """W005 for each key that names no setting: a misspelt one is ignored, so a misspelt
+    ``APPROVAL_CHECK`` would let every payment through unchecked, without a word."""
+    messages: list[CheckMessage] = []
+    for name in sorted(set(user) - set(DEFAULTS), key=str):
+        close = get_close_matches(str(name).upper(), DEFAULTS, n=1) if isinstance(name, str) else []
+        messages.append(
+            Warning(
+                f"{SETTINGS_NAME}[{name!r}] is not a setting of django_pi_payments: it is ignored.",
+                hint=f"Did you mean {SETTINGS_NAME}[{close[0]!r}]?"
+                if close
+                else f"The settings are: {', '.join(DEFAULTS)}.",
+                id="pi_payments.W005",
+            )
+        )
+    return messages
 
 
 def _without_credentials(text: str, proxies: Mapping[str, str]) -> str:

@@ -11,6 +11,8 @@ from django.core import checks
 from django.views.debug import SafeExceptionReporterFilter
 from stellar_sdk import Keypair
 
+from django_pi_payments.conf import DEFAULTS
+
 from .reporting import DJANGO_FILTER, PI_FILTER, reporter_filter
 
 GOOD = {"API_KEY": "k" * 64, "API_BASE_URL": "https://api.minepi.com", "NETWORK": "Pi Testnet"}
@@ -483,3 +485,29 @@ def test_the_sandbox_horizon_warning_shows_no_user_or_password(settings):
     assert "'http://[::1]:8765/horizon'" in shown
     assert "S3CRET" not in shown
     assert "opuser" not in shown
+
+
+def unknown_key_warnings(settings, **overrides) -> list[str]:
+    settings.PI_PAYMENTS = {**GOOD, **overrides}
+    messages = checks.run_checks(tags=[checks.Tags.security])
+    return [f"{m.msg} {m.hint}" for m in messages if m.id == "pi_payments.W005"]
+
+
+def test_a_misspelt_setting_is_reported_with_the_one_meant(settings):
+    """A misspelt key is ignored: with APPROVAL_CHECK misspelt every payment is approved unchecked,
+    and nothing said so (not even E006, although the path does not import)."""
+    (shown,) = unknown_key_warnings(settings, APPROVAL_CHEK="shop.nowhere.check_order")
+    assert "PI_PAYMENTS['APPROVAL_CHEK'] is not a setting of django_pi_payments" in shown
+    assert "Did you mean PI_PAYMENTS['APPROVAL_CHECK']?" in shown
+    (shown,) = unknown_key_warnings(settings, verify_transactions=False)
+    assert "Did you mean PI_PAYMENTS['VERIFY_TRANSACTIONS']?" in shown
+
+
+def test_an_unknown_key_like_no_setting_lists_them_all(settings):
+    (shown,) = unknown_key_warnings(settings, **{"COLOUR": "blue"})
+    assert "PI_PAYMENTS['COLOUR']" in shown
+    assert "The settings are: API_KEY, API_BASE_URL, NETWORK," in shown
+
+
+def test_every_setting_is_known(settings):
+    assert unknown_key_warnings(settings, **{**DEFAULTS, **GOOD}) == []
