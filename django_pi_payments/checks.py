@@ -236,11 +236,12 @@ def _unknown_key_warnings(user: dict[str, Any]) -> list[CheckMessage]:
     ``APPROVAL_CHECK`` would let every payment through unchecked, without a word."""
     messages: list[CheckMessage] = []
     for name in sorted(set(user) - set(DEFAULTS), key=str):
-        close = get_close_matches(str(name).upper(), DEFAULTS, n=1) if isinstance(name, str) else []
+        key = f'"{name}"' if isinstance(name, str) else repr(name)
+        close = get_close_matches(str(name).upper(), DEFAULTS, n=1)
         messages.append(
             Warning(
-                f"{SETTINGS_NAME}[{name!r}] is not a setting of django_pi_payments: it is ignored.",
-                hint=f"Did you mean {SETTINGS_NAME}[{close[0]!r}]?"
+                f"{SETTINGS_NAME}[{key}] is not a setting of django_pi_payments: it is ignored.",
+                hint=f'Did you mean {SETTINGS_NAME}["{close[0]}"]?'
                 if close
                 else f"The settings are: {', '.join(DEFAULTS)}.",
                 id="pi_payments.W005",
