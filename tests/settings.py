@@ -144,6 +144,7 @@ PI_PAYMENTS = {
     # Nothing listens on port 1: a test that forgets the sandbox fails fast instead of
     # reaching the real Pi API.
     "API_BASE_URL": "http://127.0.0.1:1",
+    "HORIZON_URL": "http://127.0.0.1:1/horizon",
     "NETWORK": "Pi Testnet",
 }
 

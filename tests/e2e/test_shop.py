@@ -12,6 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from django_pi_payments.client import PiClient
+from django_pi_payments.sandbox import SandboxServer
 from django_pi_payments.testing import SandboxHandle
 
 from ..example.shop_process import ShopProcess
@@ -188,6 +190,40 @@ def test_a_payment_left_incomplete_is_settled_before_the_next_one(
         expect(row).to_have_attribute("data-status", "paid")
     shots.take(buyer, "both-orders-paid")
     other_device.close()
+
+
+def test_a_payment_pi_has_not_verified_yet_holds_the_next_one_until_it_has(
+    page: Page, shop: ShopProcess, pi_sandbox: SandboxHandle, pi_sandbox_server: SandboxServer
+) -> None:
+    shots = Screenshots("incomplete-unverified")
+    grace = pi_sandbox.create_user(username="grace")
+    unfinished = pi_sandbox.create_payment(grace["uid"], "1", memo="Order elsewhere")["identifier"]
+    # Approved by another server of the app, then paid; Pi has not verified the transaction yet.
+    PiClient(pi_sandbox.api_key, base_url=pi_sandbox.url).approve_payment(unfinished)
+    pi_sandbox.submit_transaction(unfinished, verified=False)
+
+    page.goto(shop.url + "/")
+    buy_pie = page.get_by_test_id("product").filter(has_text=PIE).get_by_role("button")
+    buy_pie.click()
+    page.get_by_test_id("pi-signin-pioneer").filter(has_text="@grace").click()
+
+    expect(page.get_by_test_id("message")).to_have_text(
+        "Your last payment is still being confirmed by Pi Network. Try again in a minute."
+    )
+    shots.take(page, "still-confirming")
+    expect(buy_pie).to_be_enabled()
+    assert [payment["identifier"] for payment in pi_sandbox.payments()] == [unfinished]
+
+    state = pi_sandbox_server.state
+    with state.lock:  # Pi verifies it: the next click settles it, then pays
+        state.payments[unfinished].tx_verified = True
+        state.save()
+    buy_pie.click()
+    expect(page.get_by_test_id("pi-wallet-confirm")).to_be_enabled()
+    assert pi_sandbox.payment(unfinished)["status"]["developer_completed"] is True
+    page.get_by_test_id("pi-wallet-confirm").click()
+    expect(page.get_by_test_id("order-status")).to_have_text("Paid")
+    shots.take(page, "next-order-paid")
 
 
 def test_a_double_click_on_buy_makes_one_order_and_one_payment(

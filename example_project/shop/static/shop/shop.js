@@ -72,9 +72,24 @@
     }).catch(showAndRethrow);
   }
 
+  const FINAL_STATUSES = ["completed", "cancelled", "user_cancelled"];
+  const STILL_CONFIRMING =
+    "Your last payment is still being confirmed by Pi Network. Try again in a minute.";
+
+  /**
+   * The answer of /pi_payment/incomplete (`{"payment": ...}`) holds the Pioneer's transaction, but
+   * Pi has not verified it yet: until it does, Pi refuses a new payment (the server completes this
+   * one once it has).
+   */
+  function stillConfirming(settled) {
+    const payment = settled && settled.payment;
+    return Boolean(payment && payment.txid && !FINAL_STATUSES.includes(payment.status));
+  }
+
   /**
    * Authenticate with Pi and log the Django session in as that Pioneer (if it is not already).
    * A payment Pi reports as incomplete is settled first: until it is, Pi refuses a new payment.
+   * `unfinished` is the server's answer about that payment, if Pi reported one.
    */
   async function authenticate() {
     let settling = null;
@@ -86,8 +101,8 @@
     if (sessionChanged) {
       await post("/pi_payment/auth", { accessToken: auth.accessToken });
     }
-    await settling;
-    return { auth, sessionChanged };
+    const unfinished = await settling;
+    return { auth, sessionChanged, unfinished };
   }
 
   function signIn() {
@@ -101,7 +116,11 @@
   }
 
   async function buy(productId) {
-    const { auth } = await signIn();
+    const { auth, unfinished } = await signIn();
+    if (stillConfirming(unfinished)) {
+      signingIn = null; // the next click authenticates again, and Pi reports the payment again
+      throw new Error(STILL_CONFIRMING);
+    }
     const order = await post(config.orderUrl, { product_id: productId }, { csrf: true });
     Pi.createPayment(
       { amount: Number(order.amount), memo: order.memo, metadata: { order_id: order.order_id } },
@@ -158,7 +177,14 @@
     // Signed in: authenticate again (silently in the Pi Browser) to hold an access token and to
     // hear of an incomplete payment; reload if the Pi Browser's user is someone else now.
     signIn()
-      .then(({ sessionChanged }) => sessionChanged && location.reload())
+      .then(({ sessionChanged, unfinished }) => {
+        if (sessionChanged) {
+          location.reload();
+        } else if (stillConfirming(unfinished)) {
+          signingIn = null; // Buy asks Pi again
+          show(STILL_CONFIRMING);
+        }
+      })
       .catch(fail);
   }
 })();
