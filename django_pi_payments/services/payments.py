@@ -142,6 +142,10 @@ def audit_pi_failure(
                 "will be retried."
             )
         )
+    if isinstance(exc, PiUnavailable) and action == "cancel":  # nothing retries a cancel
+        return PiUnreachable(
+            _("Pi Network is unreachable; the payment was not cancelled. Try again later.")
+        )
     if isinstance(exc, PiUnavailable):
         return PiUnreachable(_("Pi Network is unreachable; the payment will be retried."))
     if isinstance(exc, PiAPIError):

@@ -233,7 +233,7 @@ def test_cancel_when_pi_is_unreachable(
         (
             "error",
             f"Payment {payment.identifier}: "
-            "Pi Network is unreachable; the payment will be retried.",
+            "Pi Network is unreachable; the payment was not cancelled. Try again later.",
         )
     ]
     assert statuses(payment) == ["approved"]
@@ -407,7 +407,8 @@ def test_cancel_stops_calling_pi_once_it_is_unreachable(
     assert messages_of(response) == [
         (
             "error",
-            f"Payment {first.identifier}: Pi Network is unreachable; the payment will be retried.",
+            f"Payment {first.identifier}: "
+            "Pi Network is unreachable; the payment was not cancelled. Try again later.",
         ),
         ("error", f"Payment {second.identifier}: not tried: Pi Network or Horizon is unreachable."),
     ]
