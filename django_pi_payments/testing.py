@@ -6,7 +6,8 @@ Fixtures:
     A :class:`SandboxHandle` on a sandbox server shared by the whole session and reset (state,
     faults, call log and config) before each test.
 ``pi_settings_for_sandbox``
-    Also points ``settings.PI_PAYMENTS`` at that sandbox (needs pytest-django's ``settings``).
+    Also points ``settings.PI_PAYMENTS`` at that sandbox (needs pytest-django's ``settings``),
+    and starts the app's throttle counts afresh.
 ``pi_sandbox_server``
     The session's :class:`~django_pi_payments.sandbox.SandboxServer` itself.
 
@@ -17,6 +18,7 @@ control API with :mod:`http.client`.
 from __future__ import annotations
 
 import http.client
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -233,8 +235,21 @@ def pi_sandbox(pi_sandbox_server: SandboxServer) -> SandboxHandle:
 
 
 @pytest.fixture
-def pi_settings_for_sandbox(pi_sandbox: SandboxHandle, settings: Any) -> SandboxHandle:
-    """Point ``settings.PI_PAYMENTS`` at the sandbox; return the handle."""
+def pi_settings_for_sandbox(
+    pi_sandbox: SandboxHandle, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> SandboxHandle:
+    """Point ``settings.PI_PAYMENTS`` at the sandbox; return the handle.
+
+    The app's throttles also count afresh in each test: their counts stay in Django's default
+    cache, which nothing empties between tests, under keys of the test's own. Otherwise the
+    sign-ins of earlier tests (30 a minute by default) would get later ones answered 429.
+    """
+    from django_pi_payments.throttles import PiPaymentsThrottle  # needs Django configured
+
+    namespace = f"pi_payments_test_{uuid.uuid4().hex}:"
+    monkeypatch.setattr(
+        PiPaymentsThrottle, "cache_format", namespace + PiPaymentsThrottle.cache_format
+    )
     settings.PI_PAYMENTS = {
         "API_KEY": pi_sandbox.api_key,
         "API_BASE_URL": pi_sandbox.url,

@@ -1,4 +1,5 @@
-"""Runs the example test a documentation page shows, as a user would paste it into their suite."""
+"""Runs tests as a user's project would: the example test a documentation page shows, pasted into
+the user's suite, or tests of the user's own."""
 
 from __future__ import annotations
 
@@ -12,15 +13,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_example_test(page: str, tmp_path: Path) -> str:
-    """Run the one ``python`` block of ``page`` that defines tests; return pytest's output.
-
-    The run uses the suite's settings on SQLite, in a child pytest, so the example sees exactly
-    what a user's project would: the ``pi_sandbox`` plugin and nothing of this suite's fixtures.
-    """
+    """Run the one ``python`` block of ``page`` that defines tests; return pytest's output."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), flags=re.DOTALL)
     (example,) = [block for block in blocks if "def test_" in block]
-    test_file = tmp_path / f"test_{Path(page).stem}_md.py"
-    test_file.write_text(example)
+    return run_user_tests(example, tmp_path / f"test_{Path(page).stem}_md.py")
+
+
+def run_user_tests(source: str, test_file: Path, *options: str) -> str:
+    """Write ``source`` to ``test_file``, run it, and return pytest's output; fail if it fails.
+
+    The run uses the suite's settings on SQLite, in a child pytest, so the tests see exactly
+    what a user's project would: the ``pi_sandbox`` plugin and nothing of this suite's fixtures
+    (its cache is not emptied between tests, for one). ``options`` go to pytest.
+    """
+    test_file.write_text(source)
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -29,7 +35,17 @@ def run_example_test(page: str, tmp_path: Path) -> str:
     environment.update(DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
     config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", *config],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test_file),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *config,
+            *options,
+        ],
         cwd=ROOT,
         env=environment,
         capture_output=True,
