@@ -544,7 +544,8 @@ def database_url() -> str:
     return f"postgres://{user}{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
 
 
-def start(sandbox, *argv: str) -> subprocess.Popen[str]:
+def start(sandbox, *argv: str, log: bool = False) -> subprocess.Popen[str]:
+    """The child; with ``log``, its stderr goes to its stdout, as in ``>> file 2>&1``."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -553,12 +554,13 @@ def start(sandbox, *argv: str) -> subprocess.Popen[str]:
         "PI_SANDBOX_URL": sandbox.url,
         "PI_SANDBOX_API_KEY": sandbox.api_key,
     }
+    env.pop("PYTHONUNBUFFERED", None)  # as cron starts it: stdout to a file is block-buffered
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, *argv],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
         text=True,
     )
 
@@ -567,22 +569,32 @@ def completed_at_pi(sandbox, identifiers: list[str]) -> list[str]:
     return [i for i in identifiers if sandbox.payment(i)["status"]["developer_completed"]]
 
 
-def test_ctrl_c_reports_what_was_done_and_exits_130(flow, pi_sandbox):
-    """Ctrl-C stops a run cleanly: what was done is printed, the rest waits for the next run,
-    and the exit status is a shell's for SIGINT, not a traceback."""
+@pytest.mark.parametrize(
+    ("signum", "returncode", "stopped"),
+    [
+        (signal.SIGINT, 130, "Interrupted"),
+        # systemd stopping the unit, or timeout(1) around the cron line
+        (signal.SIGTERM, 143, "Terminated (SIGTERM)"),
+    ],
+)
+def test_ctrl_c_or_sigterm_reports_what_was_done_and_exits_as_a_shell_says(
+    flow, pi_sandbox, signum, returncode, stopped
+):
+    """Ctrl-C or SIGTERM stops a run cleanly: what was done is printed, the rest waits for the
+    next run, and the exit status is a shell's for the signal, not a traceback."""
     paid = [flow.for_new_shopper(f"shopper{n}").paid()[0] for n in range(6)]
     pi_sandbox.set_config(latency_ms=300)
     child = start(pi_sandbox, "--skip-checks", "--older-than", "0", "--workers", "1")
     deadline = time.monotonic() + 60
     while len(completed_at_pi(pi_sandbox, paid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signum)
     out, err = child.communicate(timeout=60)
 
-    assert child.returncode == 130, out + err
+    assert child.returncode == returncode, out + err
     assert "Traceback" not in err
     assert err.strip().endswith(
-        "CommandError: Interrupted: the payments in progress were finished first; the others are "
+        f"CommandError: {stopped}: the payments in progress were finished first; the others are "
         "left as they were for the next run."
     )
     done = completed_at_pi(pi_sandbox, paid)
@@ -593,3 +605,22 @@ def test_ctrl_c_reports_what_was_done_and_exits_130(flow, pi_sandbox):
     stored = dict(Payment.objects.values_list("identifier", "status"))
     assert {stored[i] for i in done} == {PaymentStatus.COMPLETED}
     assert {stored[i] for i in paid if i not in done} == {PaymentStatus.APPROVED}
+
+
+def test_in_a_log_file_the_summary_comes_before_the_error_line(flow, pi_sandbox):
+    """Cron's ``>> pi_reconcile.log 2>&1``: stdout is block-buffered in a file, stderr is not.
+    The run's lines keep their order there, and the summary precedes the final error line that
+    points "above" to it."""
+    failing, _txid = flow.paid()
+    completing, _txid = flow.for_new_shopper().paid()
+    pi_sandbox.add_fault("complete", status=400, body={"error": "unknown_error"}, count=1)
+    child = start(pi_sandbox, "--skip-checks", "--older-than", "0", "--workers", "1", log=True)
+    out, _err = child.communicate(timeout=60)
+
+    assert child.returncode == 1, out
+    lines = out.splitlines()
+    assert lines[-2:] == [
+        "total 2, failed 1, complete 1",
+        "CommandError: 1 payment(s) failed; see the output above.",
+    ]
+    assert {line.split(":")[0] for line in lines[:-2]} == {failing, completing}

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from argparse import ArgumentParser, BooleanOptionalAction
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
@@ -21,8 +26,32 @@ PROGRESS_THRESHOLD = 20
 MAX_OLDER_THAN = 10 * 365 * 24 * 60
 # The exit status of a run interrupted by Ctrl-C (SIGINT), as a shell reports one.
 INTERRUPTED = 130
+# The exit status of a run stopped by SIGTERM (systemd stopping the unit, timeout(1)), likewise.
+TERMINATED = 128 + signal.SIGTERM
 # Payments handled at once by default, on a database with SELECT … FOR UPDATE SKIP LOCKED.
 DEFAULT_WORKERS = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM stops a run as Ctrl-C does: the payments in progress finish, the rest wait."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated
+
+
+@contextmanager
+def stopping_on_sigterm() -> Iterator[None]:
+    """Within, SIGTERM raises :class:`Terminated` in the main thread (elsewhere it cannot be
+    caught): by default it would kill the run at once, half-way through payments, unreported."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def default_workers() -> int:
@@ -43,7 +72,7 @@ class Command(BaseCommand):
         "payment was settled or is waiting (or another run holds the SQLite lock); 1 when a "
         "payment failed or was not tried (pass --no-fail-on-error to exit 0 then), or Pi's "
         "incomplete list or the database could not be read; 2 on a usage error; 130 when "
-        "interrupted (Ctrl-C)."
+        "interrupted (Ctrl-C), 143 when stopped by SIGTERM."
     )
 
     from_command_line = False
@@ -109,22 +138,24 @@ class Command(BaseCommand):
             self.stderr.isatty() and not options["json"] and options["verbosity"] > 0
         )
         try:
-            report = reconcile(
-                older_than=timedelta(minutes=options["older_than"]),
-                cancel_unpaid=options["cancel_unpaid"],
-                dry_run=options["dry_run"],
-                workers=workers or default_workers(),
-                progress=self._progress,
-            )
-        except KeyboardInterrupt:
+            with stopping_on_sigterm() if self.from_command_line else nullcontext():
+                report = reconcile(
+                    older_than=timedelta(minutes=options["older_than"]),
+                    cancel_unpaid=options["cancel_unpaid"],
+                    dry_run=options["dry_run"],
+                    workers=workers or default_workers(),
+                    progress=self._progress,
+                )
+        except KeyboardInterrupt as exc:
             self._end_progress()
             self._report(Report(dry_run=options["dry_run"], outcomes=self.handled), options)
             if not self.from_command_line:
                 raise
+            terminated = isinstance(exc, Terminated)
             raise CommandError(
-                "Interrupted: the payments in progress were finished first; the others are left "
-                "as they were for the next run.",
-                returncode=INTERRUPTED,
+                f"{'Terminated (SIGTERM)' if terminated else 'Interrupted'}: the payments in "
+                "progress were finished first; the others are left as they were for the next run.",
+                returncode=TERMINATED if terminated else INTERRUPTED,
             ) from None
         except ReconcileBusy as exc:
             self.stderr.write(f"pi_reconcile: {exc}; nothing done.")
@@ -156,19 +187,20 @@ class Command(BaseCommand):
             self.stderr.write("")
 
     def _report(self, report: Report, options: dict[str, Any]) -> None:
+        """Print ``report``; stdout is flushed before each error line and at the end, so that a
+        log file (cron's ``>> file 2>&1``, where stdout is block-buffered) keeps the order."""
         if options["json"]:
             self.stdout.write(json.dumps(report.as_json(), indent=2))
+            self.stdout.flush()
             return
         verbosity = options["verbosity"]
         for outcome in report.outcomes:
             if outcome.action == NOT_TRIED:
                 continue
             if outcome.failed:
-                self.stderr.write(
-                    self.style.ERROR(
-                        f"{outcome.identifier}: failed ({outcome.before} -> {outcome.after}): "
-                        f"{outcome.error}"
-                    )
+                self._error(
+                    f"{outcome.identifier}: failed ({outcome.before} -> {outcome.after}): "
+                    f"{outcome.error}"
                 )
             elif verbosity >= 2 or (verbosity >= 1 and outcome.before != outcome.after):
                 self.stdout.write(
@@ -177,14 +209,17 @@ class Command(BaseCommand):
         counts = report.counts
         not_tried = counts.get(NOT_TRIED, 0)
         if not_tried:
-            self.stderr.write(
-                self.style.ERROR(
-                    f"{not_tried} payment(s) not tried: Pi Network or Horizon is unreachable; "
-                    "the next run retries them."
-                )
+            self._error(
+                f"{not_tried} payment(s) not tried: Pi Network or Horizon is unreachable; "
+                "the next run retries them."
             )
         if verbosity >= 1:
             summary = ", ".join(f"{key} {value}" for key, value in counts.items())
             prefix = "dry run: " if report.dry_run else ""
             style = self.style.ERROR if report.failed else self.style.SUCCESS
             self.stdout.write(style(f"{prefix}{summary}"))
+        self.stdout.flush()
+
+    def _error(self, line: str) -> None:
+        self.stdout.flush()
+        self.stderr.write(self.style.ERROR(line))
