@@ -20,7 +20,7 @@ from __future__ import annotations
 import http.client
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -47,7 +47,12 @@ class SandboxControlError(Exception):
 
 
 def _amount(value: Decimal | int | float | str) -> Decimal | int | float:
-    return Decimal(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal amount (such as '3.14').") from None
 
 
 class SandboxHandle:
@@ -202,7 +207,7 @@ class SandboxHandle:
         """Register or update a Horizon account; return its Horizon resource."""
         body: dict[str, Any] = {"account_id": account_id}
         if balance is not None:
-            body["balance"] = Decimal(balance) if isinstance(balance, str) else balance
+            body["balance"] = _amount(balance)
         if sequence is not None:
             body["sequence"] = sequence
         account: dict[str, Any] = self.request("POST", "/sandbox/accounts", body)

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import horizon, payments
 from .errors import SandboxError
+from .faults import API_ROUTE_IDS
 from .ids import iso_millis
 from .messages import Request, Response, json_response
 from .models import Token
@@ -43,9 +44,24 @@ __all__ = [
 ]
 
 
+def _fields(request: Request, *names: str) -> dict[str, Any]:
+    """The request's JSON object; ``invalid_arguments`` naming each field not in ``names``.
+
+    A misspelt field would otherwise be ignored without a word: a test that asks for a bad
+    transaction would get a good one.
+    """
+    data = request.json_object()
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SandboxError(
+            "invalid_arguments", f"unknown fields: {unknown}; this route takes {sorted(names)}."
+        )
+    return data
+
+
 def reset(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/reset``: clear everything but the config (``{"config": true}``: it too)."""
-    restore = request.json_object().get("config", False)
+    restore = _fields(request, "config").get("config", False)
     if not isinstance(restore, bool):
         raise SandboxError("invalid_arguments", '"config" must be a boolean.')
     state.reset(restore_config=restore)
@@ -64,7 +80,8 @@ def update_config(state: SandboxState, request: Request) -> Response:
 
 def create_user(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/users``: create (or update, by ``uid``) a Pioneer."""
-    return json_response(state.upsert_user(request.json_object()).to_dict())
+    data = _fields(request, "uid", "username", "scopes", "wallet_address")
+    return json_response(state.upsert_user(data).to_dict())
 
 
 def list_users(state: SandboxState, request: Request) -> Response:
@@ -83,25 +100,26 @@ def _token(token: Token) -> dict[str, Any]:
 
 def create_token(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/tokens`` ``{"uid", "ttl_seconds"?}``."""
-    data = request.json_object()
+    data = _fields(request, "uid", "ttl_seconds")
     return json_response(_token(state.create_token(data.get("uid"), data.get("ttl_seconds", 3600))))
 
 
 def expire_token(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/tokens/expire`` ``{"access_token"}``."""
-    token = request.json_object().get("access_token")
+    token = _fields(request, "access_token").get("access_token")
     return json_response(_token(state.change_token(token, revoke=False)))
 
 
 def revoke_token(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/tokens/revoke`` ``{"access_token"}``."""
-    token = request.json_object().get("access_token")
+    token = _fields(request, "access_token").get("access_token")
     return json_response(_token(state.change_token(token, revoke=True)))
 
 
 def create_payment(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/payments``: a Pioneer starts a U2A payment."""
-    created = payments.create_u2a(state, request.json())
+    data = _fields(request, "uid", "access_token", "amount", "memo", "metadata")
+    created = payments.create_u2a(state, data)
     return json_response(created.to_dto(request.base_url))
 
 
@@ -144,9 +162,10 @@ def pi_sdk_js(state: SandboxState, request: Request) -> Response:
 
 def submit_transaction(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/payments/{id}/transaction``: the Pioneer's tx reaches the ledger."""
-    tx, found = payments.submit_user_transaction(
-        state, request.params["identifier"], request.json()
+    overrides = _fields(
+        request, "amount", "memo", "to_address", "from_address", "verified", "successful"
     )
+    tx, found = payments.submit_user_transaction(state, request.params["identifier"], overrides)
     return json_response({"txid": tx.hash, "payment": found.to_dto(request.base_url)})
 
 
@@ -164,7 +183,7 @@ def expire_payment(state: SandboxState, request: Request) -> Response:
 
 def put_account(state: SandboxState, request: Request) -> Response:
     """``POST /sandbox/accounts`` ``{"account_id", "balance"?, "sequence"?}``."""
-    account = state.put_account(request.json_object())
+    account = state.put_account(_fields(request, "account_id", "balance", "sequence"))
     with state.lock:
         return json_response(horizon.account_resource(account, request.horizon_url))
 
@@ -193,7 +212,10 @@ def clear_faults(state: SandboxState, request: Request) -> Response:
 
 def calls(state: SandboxState, request: Request) -> Response:
     """``GET /sandbox/calls[?route=ID]``."""
-    return json_response(state.traffic.calls(request.query.get("route")))
+    route = request.query.get("route")
+    if route is not None and route not in API_ROUTE_IDS:
+        raise SandboxError("invalid_arguments", f'"route" must be one of {list(API_ROUTE_IDS)}.')
+    return json_response(state.traffic.calls(route))
 
 
 def clear_calls(state: SandboxState, request: Request) -> Response:
