@@ -38,10 +38,10 @@ __all__ = [
 
 
 class SandboxControlError(Exception):
-    """A control API call answered with an error status."""
+    """A control API call answered with an error status, or with no JSON (not a sandbox)."""
 
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"sandbox control call failed with HTTP {status}: {body!r}")
+    def __init__(self, status: int, body: Any, message: str | None = None) -> None:
+        super().__init__(message or f"sandbox control call failed with HTTP {status}: {body!r}")
         self.status = status
         self.body = body
 
@@ -79,7 +79,8 @@ class SandboxHandle:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Call ``method path`` on the sandbox and return the decoded JSON answer.
 
-        Raises :class:`SandboxControlError` for a status of 400 or more.
+        Raises :class:`SandboxControlError` for a status of 400 or more, and for an answer
+        that is not JSON (``url`` is not a sandbox).
         """
         connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
         try:
@@ -90,7 +91,16 @@ class SandboxHandle:
             raw = response.read()
         finally:
             connection.close()
-        data = wire.loads(raw) if raw else None
+        try:
+            data = wire.loads(raw) if raw else None
+        except ValueError:
+            text = raw.decode(errors="replace")
+            raise SandboxControlError(
+                response.status,
+                text,
+                f"{method} {path}: {self.url} answered HTTP {response.status} without JSON"
+                f" (is it a Pi sandbox?): {text[:200]!r}",
+            ) from None
         if response.status >= 400:
             raise SandboxControlError(response.status, data)
         return data

@@ -4,7 +4,9 @@ a good one, and an assertion that a route was never called would hold whatever h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -88,3 +90,44 @@ def test_a_non_decimal_amount_string_is_named(sb: SandboxHandle) -> None:
     with pytest.raises(ValueError, match="'3,14' is not a decimal amount"):
         sb.create_payment(uid, "3,14")
     assert sb.payments() == []
+
+
+class _NotASandbox(http.server.BaseHTTPRequestHandler):
+    """A web site's answers: HTML, whatever the path."""
+
+    def _html(self) -> None:
+        status = 200 if self.path == "/sandbox/users" else 404
+        body = b"<!doctype html><h1>My shop</h1>"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _html
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def not_a_sandbox() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotASandbox)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("call", "status"), [("create_user", 200), ("payments", 404)])
+def test_a_handle_on_something_else_than_a_sandbox_says_so(
+    not_a_sandbox: str, call: str, status: int
+) -> None:
+    handle = SandboxHandle(not_a_sandbox, "sandbox-api-key", "Pi Testnet")
+    with pytest.raises(SandboxControlError) as refused:
+        getattr(handle, call)()
+    assert refused.value.status == status
+    assert refused.value.body == "<!doctype html><h1>My shop</h1>"
+    assert f"{not_a_sandbox} answered HTTP {status} without JSON" in str(refused.value)
+    assert "is it a Pi sandbox?" in str(refused.value)
