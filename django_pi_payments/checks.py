@@ -111,6 +111,7 @@ def check_settings(
         and not url_errors
         and is_loopback_host(parts.hostname or "")
         and not user.get("HORIZON_URL")
+        and _reads_horizon(user)
     ):
         messages.append(_sandbox_horizon_warning(base_url))
     messages.extend(_hook_errors(user))
@@ -216,15 +217,21 @@ def _url_errors(user: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
+def _reads_horizon(user: dict[str, Any]) -> bool:
+    """Whether the app reads Horizon: to verify payers' transactions, or to send payouts."""
+    verifies = user.get("VERIFY_TRANSACTIONS", pi_settings.VERIFY_TRANSACTIONS) is not False
+    return verifies or bool(user.get("WALLET_PRIVATE_SEED"))
+
+
 def _sandbox_horizon_warning(base_url: str) -> CheckMessage:
     """W004: the Platform API is a local sandbox, but transactions would be checked on the real
     Horizon, which has never seen the sandbox's transactions: no payment could complete."""
     sandbox_horizon = without_credentials(base_url.rstrip("/") + "/horizon")
     return Warning(
         f'{SETTINGS_NAME}["API_BASE_URL"] is {without_credentials(base_url)!r}, a local '
-        f'sandbox, but {SETTINGS_NAME}["HORIZON_URL"] is not set: transactions are checked on '
-        f"{pi_settings.horizon_url}, which does not know the sandbox's transactions, so no "
-        "payment could complete.",
+        f'sandbox, but {SETTINGS_NAME}["HORIZON_URL"] is not set: transactions are looked up (and '
+        f"payouts sent) on {pi_settings.horizon_url}, which does not know the sandbox's "
+        "transactions, so no payment could complete.",
         hint=f'Set {SETTINGS_NAME}["HORIZON_URL"] to {sandbox_horizon!r}, the sandbox\'s '
         "Horizon (or silence pi_payments.W004 if API_BASE_URL is a local proxy of Pi's API).",
         id="pi_payments.W004",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.core import checks
 from django.views.debug import SafeExceptionReporterFilter
 from stellar_sdk import Keypair
 
+from django_pi_payments import checks as checks_module
 from django_pi_payments.conf import DEFAULTS
 
 from .reporting import DJANGO_FILTER, PI_FILTER, reporter_filter
@@ -474,10 +476,21 @@ def test_a_sandbox_without_its_horizon_is_reported(settings, base_url, network, 
         {"API_BASE_URL": "https://api.minepi.com"},
         {"API_BASE_URL": "http://sandbox:8765"},  # not loopback: a sandbox or not, we cannot tell
         {"API_BASE_URL": "http://127.0.0.1:8765/v2"},  # E009 says what to fix first
+        {"API_BASE_URL": "http://127.0.0.1:8765", "VERIFY_TRANSACTIONS": False},  # no reads
     ],
 )
 def test_a_sandbox_with_its_horizon_or_pi_itself_is_not_reported(settings, overrides):
     assert sandbox_horizon_warnings(settings, **overrides) == []
+
+
+def test_a_sandbox_without_its_horizon_is_reported_when_payouts_read_it(settings):
+    (shown,) = sandbox_horizon_warnings(
+        settings,
+        API_BASE_URL="http://127.0.0.1:8765",
+        VERIFY_TRANSACTIONS=False,
+        WALLET_PRIVATE_SEED=Keypair.random().secret,
+    )
+    assert "payouts sent" in shown
 
 
 def test_the_sandbox_horizon_warning_shows_no_user_or_password(settings):
@@ -511,3 +524,14 @@ def test_an_unknown_key_like_no_setting_lists_them_all(settings):
 
 def test_every_setting_is_known(settings):
     assert unknown_key_warnings(settings, **{**DEFAULTS, **GOOD}) == []
+
+
+def test_every_setting_the_app_reads_is_a_known_one() -> None:
+    """W005 reports a key missing from DEFAULTS as ignored: each key the code reads must be
+    there (pi_settings raises for any other name, but the checks read the raw dict too)."""
+    package = Path(checks_module.__file__).parent
+    source = "\n".join(path.read_text() for path in package.rglob("*.py"))
+    read = set(re.findall(r"\bpi_settings\.([A-Z][A-Z0-9_]+)\b", source))
+    read |= set(re.findall(r'user\.get\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert {"API_KEY", "VERIFY_TRANSACTIONS", "WALLET_PRIVATE_SEED"} <= read
+    assert read <= set(DEFAULTS)

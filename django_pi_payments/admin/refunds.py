@@ -139,10 +139,10 @@ def refund_one(
             payment, amount, source=EventSource.ADMIN, expected_left=expected_left
         )
     except services.A2UBusy as error:
-        outcome = _(
-            "not refunded, nothing was sent (%(code)s): %(detail)s. pi_reconcile will finish "
-            "that payment; refund this one after that."
-        ) % {"code": error.code, "detail": error.detail.rstrip(".")}
+        outcome = _("not refunded, nothing was sent (%(code)s): %(detail)s") % {
+            "code": error.code,
+            "detail": error.detail,
+        }
         report(modeladmin, request, payment, outcome, messages.WARNING, action=REFUND)
         raise StopRun(
             _("not tried: an app-to-user payment in flight must be finished first (see above).")

@@ -362,13 +362,20 @@ def _create(request: PayoutRequest, source: str) -> tuple[Payment, PaymentDTO | 
             except PaymentError as exc:
                 failure = A2UBusy(
                     _(
-                        "The app-to-user payment %(payment)s in flight could not be finished: "
-                        "%(detail)s"
+                        "The app-to-user payment %(payment)s in flight could not be finished "
+                        "(%(detail)s); pi_reconcile will finish it. Try again later."
                     )
-                    % {"payment": created.identifier, "detail": exc.detail}
+                    % {"payment": created.identifier, "detail": str(exc.detail).rstrip(".")}
                 )
                 break
             if not blocking.is_final:
+                failure = A2UBusy(
+                    _(
+                        "The app-to-user payment %(payment)s is still in flight; pi_reconcile "
+                        "will finish it. Try again later."
+                    )
+                    % {"payment": created.identifier}
+                )
                 break
     raise failure
 

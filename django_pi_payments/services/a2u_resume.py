@@ -453,7 +453,7 @@ def _cancel_locked(payment: Payment, source: str, reason: str) -> Exception | No
         if latest is not None and latest.txid:
             _record_tx(payment, latest.txid, source, "a2u_tx_linked")
             return None
-        return audit_pi_failure(payment, source, "cancel", exc)
+        return audit_pi_failure(payment, source, "cancel", exc, state_unknown=latest is None)
     if not cancelled.is_cancelled:
         return PiRefused(_("Pi did not cancel the payment."), code="not_cancelled")
     target = S.USER_CANCELLED if cancelled.status.user_cancelled else S.CANCELLED

@@ -119,9 +119,19 @@ HORIZON_READS = frozenset({"verify", "find"})
 
 
 def audit_pi_failure(
-    payment: Payment, source: str, action: str, exc: PiError, *, status: str | None = None
+    payment: Payment,
+    source: str,
+    action: str,
+    exc: PiError,
+    *,
+    status: str | None = None,
+    state_unknown: bool = False,
 ) -> PaymentError:
-    """Audit a failed Pi call on the locked payment and return the error to raise after commit."""
+    """Audit a failed Pi call on the locked payment and return the error to raise after commit.
+
+    ``state_unknown``: Pi could not be read again after the call, so a call that reached Pi
+    may have acted (its answer lost); the error says so for a cancel.
+    """
     detail: dict[str, Any] = {"action": action}
     if isinstance(exc, PiAPIError | PiUnavailable):
         detail.update(exc.as_detail())
@@ -142,7 +152,14 @@ def audit_pi_failure(
                 "will be retried."
             )
         )
-    if isinstance(exc, PiUnavailable) and action == "cancel":  # nothing retries a cancel
+    if isinstance(exc, PiUnavailable) and action == "cancel":  # staff or the caller try again
+        if state_unknown and exc.request_sent:
+            return PiUnreachable(
+                _(
+                    "Pi Network did not answer; the payment may have been cancelled there. Sync "
+                    "it from Pi Network later to see."
+                )
+            )
         return PiUnreachable(
             _("Pi Network is unreachable; the payment was not cancelled. Try again later.")
         )
@@ -445,7 +462,7 @@ def _cancel_locked(payment: Payment, source: str) -> Exception | None:
             return _cancel_unknown_unpaid(payment, source, exc)
         failure = None
         if latest is None or not latest.is_cancelled:
-            failure = audit_pi_failure(payment, source, "cancel", exc)
+            failure = audit_pi_failure(payment, source, "cancel", exc, state_unknown=latest is None)
         if latest is not None:
             kind = "cancelled" if latest.is_cancelled else "synced"
             adopt(payment, latest, source=source, kind=kind)

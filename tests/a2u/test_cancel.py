@@ -171,6 +171,22 @@ def test_a_cancel_at_pi_is_adopted_only_once_no_transaction_can_land(
     assert services.refundable_amount(paid) == paid.amount
 
 
+def test_a_payout_waiting_for_its_deadline_is_named_to_the_next_one(
+    a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refund = crashed_refund(monkeypatch, a2u_service, "_create", paid)
+    get_client().cancel_payment(refund.identifier)  # a transaction signed for it may still land
+
+    with pytest.raises(services.A2UBusy) as busy:
+        services.send_payment(paid.user_uid, "1", "a payout")
+
+    assert busy.value.detail == (
+        f"The app-to-user payment {refund.identifier} is still in flight; pi_reconcile will "
+        "finish it. Try again later."
+    )
+    assert a2u.calls("horizon_submit") == []
+
+
 def test_a_cancelled_refund_without_transaction_counts_until_its_deadline(
     a2u: SandboxHandle, paid: Payment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

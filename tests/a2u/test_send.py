@@ -289,8 +289,13 @@ def test_a_payment_from_another_wallet_is_never_paid_and_cancelled_after_its_dea
 
     # The seed is fixed before the deadline; the host, told the payout was not paid, retries.
     settings.PI_PAYMENTS = {**settings.PI_PAYMENTS, "WALLET_PRIVATE_SEED": other.secret}
-    with pytest.raises(services.A2UBusy):
+    with pytest.raises(services.A2UBusy) as busy:
         services.send_payment(pioneer, "1", "x")
+    assert busy.value.detail.startswith(
+        f"The app-to-user payment {payment.identifier} in flight could not be finished (The "
+        "payment is from "
+    )
+    assert busy.value.detail.endswith("UTC)); pi_reconcile will finish it. Try again later.")
     assert a2u.ledger() == []
     assert signal_log.received == []
 

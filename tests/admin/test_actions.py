@@ -394,6 +394,28 @@ def test_an_action_stops_calling_pi_once_it_is_unreachable(
     assert statuses(*selected) == ["approved"] * 3
 
 
+def test_a_cancel_whose_answer_was_lost_may_have_been_done(
+    admin_client: Client, make: PaymentMaker, pi_sandbox: Any
+) -> None:
+    """Pi cancelled the payment but its answer was lost, and Pi cannot be read again: the
+    message must not claim that the payment was not cancelled."""
+    payment = make.approved()
+    pi_sandbox.add_fault("cancel", after="respond")
+    pi_sandbox.add_fault("get_payment", status=503, count=None)
+
+    response = confirm_cancel(admin_client, [payment])
+
+    assert messages_of(response) == [
+        (
+            "error",
+            f"Payment {payment.identifier}: Pi Network did not answer; the payment may have been "
+            "cancelled there. Sync it from Pi Network later to see.",
+        )
+    ]
+    assert pi_sandbox.payment(payment.identifier)["status"]["cancelled"] is True
+    assert statuses(payment) == ["approved"]  # until a sync reads Pi's answer
+
+
 def test_cancel_stops_calling_pi_once_it_is_unreachable(
     admin_client: Client, make: PaymentMaker, pi_sandbox: Any
 ) -> None:

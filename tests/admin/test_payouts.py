@@ -141,8 +141,8 @@ def test_refunds_stop_once_a_payout_in_flight_cannot_be_finished(
         (
             "warning",
             f"Payment {first.identifier}: not refunded, nothing was sent (ongoing_payment_found): "
-            f"The app-to-user payment {stuck.identifier} in flight could not be finished: No. "
-            "pi_reconcile will finish that payment; refund this one after that.",
+            f"The app-to-user payment {stuck.identifier} in flight could not be finished (No); "
+            "pi_reconcile will finish it. Try again later.",
         ),
         *(
             (
