@@ -1,4 +1,5 @@
-"""The crontab line of docs/operations.md, run as cron runs it: ``/bin/sh``, an empty env."""
+"""The crontab lines of docs/operations.md and docs/deployment.md, run as cron runs them:
+``/bin/sh``, an empty environment."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ..child_process import ROOT
 from .test_reconcile import database_url
 
-PAGE = (ROOT / "docs" / "operations.md").read_text()
+PAGES = ("operations.md", "deployment.md")
 MANAGE_PY = """
 import sys
 from tests.child_process import setup_child
@@ -22,9 +25,10 @@ execute_from_command_line(sys.argv)
 MAIL = '#!/bin/sh\ncat > "$(dirname "$0")/../mailed"\n'
 
 
-def run_cron_line(sandbox, site: Path) -> Path:
+def run_cron_line(sandbox, site: Path, page: str) -> Path:
     """Run the page's crontab line with ``site`` for /srv/shop and /var/log; the log's path."""
-    (line,) = re.findall(r"^\*/5 \* \* \* \* (.+)$", PAGE, flags=re.M)
+    text = (ROOT / "docs" / page).read_text()
+    (line,) = re.findall(r"^\*/5 \* \* \* \* (.+)$", text, flags=re.M)
     (site / "manage.py").write_text(MANAGE_PY)
     (site / ".env").write_text(
         f"DJANGO_SETTINGS_MODULE=tests.settings\nPYTHONPATH='{ROOT}'\n"
@@ -50,8 +54,9 @@ def run_cron_line(sandbox, site: Path) -> Path:
     return site / "pi_reconcile.log"
 
 
-def test_each_run_is_dated_and_a_failing_one_mails_its_error(flow, pi_sandbox, tmp_path):
-    log = run_cron_line(pi_sandbox, tmp_path)
+@pytest.mark.parametrize("page", PAGES)
+def test_each_run_is_dated_and_a_failing_one_mails_its_error(flow, pi_sandbox, tmp_path, page):
+    log = run_cron_line(pi_sandbox, tmp_path, page)
     date, summary = log.read_text().splitlines()
     assert re.search(r"\d\d:\d\d:\d\d", date)
     assert summary == "total 0, failed 0"
@@ -59,7 +64,7 @@ def test_each_run_is_dated_and_a_failing_one_mails_its_error(flow, pi_sandbox, t
 
     flow.paid()
     pi_sandbox.add_fault("complete", status=400, body={"error": "unknown_error"}, count=1)
-    run_cron_line(pi_sandbox, tmp_path)
+    run_cron_line(pi_sandbox, tmp_path, page)
     mailed = (tmp_path / "mailed").read_text().splitlines()
     assert mailed[-2:] == [
         "total 1, failed 1",
