@@ -14,16 +14,20 @@ Modules: :mod:`.server` (HTTP), :mod:`.access` (the origins and host names it an
 :mod:`.routes` (route table), :mod:`.api` and :mod:`.control` (handlers), :mod:`.payments`
 (payment rules), :mod:`.horizon`, :mod:`.state` (data, lock, persistence), :mod:`.models`,
 :mod:`.faults`, :mod:`.traffic` (call log), :mod:`.errors` (error codes and statuses, including
-the simulator-specific choices), :mod:`.ids`, :mod:`.wire` (JSON), :mod:`.cli`.
+the simulator-specific choices), :mod:`.ids`, :mod:`.wire` (JSON), :mod:`.cli`, and
+:mod:`.handle` (:class:`SandboxHandle`, a client of the control API for tests).
 """
 
 from .cli import add_arguments, build_parser, main
+from .handle import SandboxControlError, SandboxHandle
 from .models import SandboxConfig
 from .server import SandboxServer
 from .state import SandboxState
 
 __all__ = [
     "SandboxConfig",
+    "SandboxControlError",
+    "SandboxHandle",
     "SandboxServer",
     "SandboxState",
     "add_arguments",
