@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_example_test(page: str, tmp_path: Path) -> str:
-    """Run the one ``python`` block of ``page`` that defines tests; return pytest's output."""
+    """Run the one ``python`` block of ``page`` that defines pytest tests; return pytest's
+    output."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), flags=re.DOTALL)
-    (example,) = [block for block in blocks if "def test_" in block]
+    (example,) = [block for block in blocks if "def test_" in block and "import pytest" in block]
     return run_user_tests(example, tmp_path / f"test_{Path(page).stem}_md.py")
 
 
