@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -307,17 +308,20 @@ def reconcile(
     dry_run: bool = False,
     workers: int = 4,
     progress: Callable[[Outcome], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Report:
     """Reconcile every incomplete payment and return the :class:`Report`.
 
     Raises :class:`PiError` when Pi's incomplete list cannot be read and :class:`ReconcileBusy`
-    when another run holds the lock (SQLite). ``KeyboardInterrupt`` cancels pending work and
-    propagates.
+    when another run holds the lock (SQLite). Once ``stop`` is set (by a signal handler, say),
+    no more payments are started: those running finish and are reported, and the run returns
+    with the others left as they are for the next one. ``KeyboardInterrupt`` does the same,
+    then propagates (however many more come meanwhile).
     """
     options = Options(older_than=older_than, cancel_unpaid=cancel_unpaid, dry_run=dry_run)
     report = Report(dry_run=dry_run)
     with run_lock():
-        for outcome in _run_pool(candidates(options), options, max(1, workers)):
+        for outcome in _run_pool(candidates(options), options, max(1, workers), stop):
             report.outcomes.append(outcome)
             if progress is not None:
                 progress(outcome)
@@ -325,19 +329,27 @@ def reconcile(
 
 
 def _run_pool(
-    items: Iterable[tuple[str, PaymentDTO | None]], options: Options, workers: int
+    items: Iterable[tuple[str, PaymentDTO | None]],
+    options: Options,
+    workers: int,
+    stop: threading.Event | None = None,
 ) -> Iterator[Outcome]:
     """Run :func:`process` over ``items`` with at most twice as many payments as workers in flight.
 
     Once :data:`STOP_AFTER_UNREACHABLE` payments in a row failed because Pi or Horizon was
     unreachable and :func:`pi_answers` finds one of them not answering, no more are started:
-    those in flight finish, and the rest come out as ``not_tried``.
+    those in flight finish, and the rest come out as ``not_tried``. Once ``stop`` is set, no more
+    are started either: those running finish, and the rest are left for the next run.
 
     Each worker thread keeps its database connections for the whole run (opening one per payment
-    would cost more than the payment's own queries); they are closed once the pool has stopped.
+    would cost more than the payment's own queries); they are closed once every worker has
+    finished and exited, never while one may still use its connection.
     """
     items = iter(items)
     unreachable_in_a_row = 0
+
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
 
     def results(done: Iterable[Future[Outcome]]) -> Iterator[Outcome]:
         nonlocal unreachable_in_a_row
@@ -346,44 +358,65 @@ def _run_pool(
             unreachable_in_a_row = unreachable_in_a_row + 1 if outcome.unreachable else 0
             yield outcome
 
+    def not_started(futures: set[Future[Outcome]]) -> set[Future[Outcome]]:
+        """Cancel the payments of ``futures`` not started yet; return those running."""
+        return {future for future in futures if not future.cancel()}
+
     opened: list[BaseDatabaseWrapper] = []
+    pool = ThreadPoolExecutor(
+        max_workers=workers,
+        thread_name_prefix="pi_reconcile",
+        initializer=_share_connections,
+        initargs=(opened,),
+    )
+    pending: set[Future[Outcome]] = set()
     try:
-        with ThreadPoolExecutor(
-            max_workers=workers,
-            thread_name_prefix="pi_reconcile",
-            initializer=_share_connections,
-            initargs=(opened,),
-        ) as pool:
-            pending: set[Future[Outcome]] = set()
-            try:
-                for identifier, dto in items:
-                    pending.add(pool.submit(process, identifier, dto, options))
-                    if len(pending) >= 2 * workers:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        yield from results(done)
-                        if unreachable_in_a_row >= STOP_AFTER_UNREACHABLE:
-                            if not pi_answers():
-                                break
-                            unreachable_in_a_row = 0
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from results(done)
-            except KeyboardInterrupt:
-                # The payments already running finish (none is left half done): report them too.
-                for future in pending:
-                    future.cancel()
-                yield from results(wait(pending).done - {f for f in pending if f.cancelled()})
-                raise
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+        for identifier, dto in items:
+            if stopping():
+                break
+            pending.add(pool.submit(process, identifier, dto, options))
+            if len(pending) >= 2 * workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from results(done)
+                if unreachable_in_a_row >= STOP_AFTER_UNREACHABLE:
+                    if not pi_answers():
+                        break
+                    unreachable_in_a_row = 0
+        while pending:
+            if stopping():
+                pending = not_started(pending)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from results(done)
+    except KeyboardInterrupt:
+        # The payments already running finish (none is left half done): report them too.
+        running = not_started(pending)
+        _through_interrupts(lambda: wait(running))
+        yield from results(running)
+        raise
+    except BaseException:
+        not_started(pending)
+        raise
     finally:
+        _through_interrupts(lambda: pool.shutdown(wait=True))
         for connection in opened:
             connection.close()
             connection.dec_thread_sharing()
+    if stopping():
+        return
     for identifier, _dto in items:
         yield Outcome(identifier, NOT_TRIED, error=NOT_TRIED_ERROR, unreachable=True)
+
+
+def _through_interrupts(wait_for: Callable[[], object]) -> None:
+    """Call ``wait_for`` to its end, however many ``KeyboardInterrupt`` (Ctrl-C) come meanwhile:
+    it waits for payments that are running, and those must finish before their connections are
+    closed (closing one in use can crash the process)."""
+    while True:
+        try:
+            wait_for()
+        except KeyboardInterrupt:
+            continue
+        return
 
 
 def pi_answers() -> bool:

@@ -544,8 +544,23 @@ def database_url() -> str:
     return f"postgres://{user}{db['HOST']}:{db['PORT']}/{quote(db['NAME'])}"
 
 
-def start(sandbox, *argv: str, log: bool = False) -> subprocess.Popen[str]:
-    """The child; with ``log``, its stderr goes to its stdout, as in ``>> file 2>&1``."""
+# reconcile() called from a script, where Ctrl-C raises KeyboardInterrupt wherever it lands.
+LIBRARY_CHILD = """
+import sys
+from datetime import timedelta
+from tests.child_process import setup_child
+setup_child()
+from django_pi_payments.reconcile import reconcile
+try:
+    reconcile(older_than=timedelta(0), workers=4)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def start(sandbox, *argv: str, log: bool = False, script: str = CHILD) -> subprocess.Popen[str]:
+    """The child (``script``); with ``log``, its stderr goes to its stdout, as in
+    ``>> file 2>&1``."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -556,7 +571,7 @@ def start(sandbox, *argv: str, log: bool = False) -> subprocess.Popen[str]:
     }
     env.pop("PYTHONUNBUFFERED", None)  # as cron starts it: stdout to a file is block-buffered
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, *argv],
+        [sys.executable, "-c", script, *argv],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -605,6 +620,50 @@ def test_ctrl_c_or_sigterm_reports_what_was_done_and_exits_as_a_shell_says(
     stored = dict(Payment.objects.values_list("identifier", "status"))
     assert {stored[i] for i in done} == {PaymentStatus.COMPLETED}
     assert {stored[i] for i in paid if i not in done} == {PaymentStatus.APPROVED}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_more_signals_while_the_running_payments_finish_change_nothing(flow, pi_sandbox, signum):
+    """A second Ctrl-C, or timeout(1) sending SIGTERM to the command and to its group: the
+    payments running still finish and are reported, and no database connection a worker still
+    uses is closed under it (that crashed SQLite runs, SIGSEGV)."""
+    paid = [flow.for_new_shopper(f"shopper{n}").paid()[0] for n in range(8)]
+    pi_sandbox.set_config(latency_ms=400)
+    child = start(pi_sandbox, "--skip-checks", "--older-than", "0", "--workers", "4")
+    deadline = time.monotonic() + 60
+    while not completed_at_pi(pi_sandbox, paid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(3):
+        child.send_signal(signum)
+        time.sleep(0.15)
+    out, err = child.communicate(timeout=60)
+
+    assert child.returncode == 128 + signum, out + err
+    done = completed_at_pi(pi_sandbox, paid)
+    listed = [line.split(":")[0] for line in out.splitlines() if ": complete (" in line]
+    assert set(listed) == set(done)
+    stored = dict(Payment.objects.values_list("identifier", "status"))
+    assert {stored[i] for i in done} == {PaymentStatus.COMPLETED}
+
+
+def test_reconcile_called_from_a_script_survives_repeated_ctrl_c(flow, pi_sandbox):
+    """Each KeyboardInterrupt lands where it lands: the payments running still finish before
+    the workers' connections are closed, and none is left completed at Pi only."""
+    paid = [flow.for_new_shopper(f"shopper{n}").paid()[0] for n in range(8)]
+    pi_sandbox.set_config(latency_ms=400)
+    child = start(pi_sandbox, script=LIBRARY_CHILD)
+    deadline = time.monotonic() + 60
+    while not completed_at_pi(pi_sandbox, paid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(3):
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.15)
+    out, err = child.communicate(timeout=60)
+
+    assert child.returncode == 130, out + err
+    done = completed_at_pi(pi_sandbox, paid)
+    stored = dict(Payment.objects.values_list("identifier", "status"))
+    assert done and {stored[i] for i in done} == {PaymentStatus.COMPLETED}
 
 
 def test_in_a_log_file_the_summary_comes_before_the_error_line(flow, pi_sandbox):

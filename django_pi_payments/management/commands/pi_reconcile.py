@@ -24,34 +24,43 @@ from ...services.core import db_alias
 PROGRESS_THRESHOLD = 20
 # The longest --older-than (ten years): a longer one puts the cutoff before the first datetime.
 MAX_OLDER_THAN = 10 * 365 * 24 * 60
-# The exit status of a run interrupted by Ctrl-C (SIGINT), as a shell reports one.
-INTERRUPTED = 130
-# The exit status of a run stopped by SIGTERM (systemd stopping the unit, timeout(1)), likewise.
-TERMINATED = 128 + signal.SIGTERM
+# The signals that stop a run: Ctrl-C, and SIGTERM (systemd stopping the unit, timeout(1)). The
+# exit status of a run they stop is 128 + the signal, as a shell reports one: 130 and 143.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+INTERRUPTED = 128 + signal.SIGINT
 # Payments handled at once by default, on a database with SELECT … FOR UPDATE SKIP LOCKED.
 DEFAULT_WORKERS = 4
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM stops a run as Ctrl-C does: the payments in progress finish, the rest wait."""
+class StopSignal:
+    """The signal handler of a run: the first Ctrl-C (SIGINT) or SIGTERM sets :attr:`event`, so
+    that the run starts no more payments, finishes those running and reports them; any more
+    signals change nothing. (By default SIGTERM would kill the run at once, half-way through
+    payments, unreported, and a KeyboardInterrupt can land anywhere, the report included.)"""
 
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
 
-def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Terminated
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
 
 
 @contextmanager
-def stopping_on_sigterm() -> Iterator[None]:
-    """Within, SIGTERM raises :class:`Terminated` in the main thread (elsewhere it cannot be
-    caught): by default it would kill the run at once, half-way through payments, unreported."""
+def stopping_on_signals(handler: StopSignal) -> Iterator[None]:
+    """Within, SIGINT and SIGTERM go to ``handler`` (in the main thread only: elsewhere Python
+    cannot install a handler, and the defaults stay)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)
 
 
 def default_workers() -> int:
@@ -137,26 +146,23 @@ class Command(BaseCommand):
         self.show_progress = (
             self.stderr.isatty() and not options["json"] and options["verbosity"] > 0
         )
+        stop = StopSignal()
         try:
-            with stopping_on_sigterm() if self.from_command_line else nullcontext():
+            with stopping_on_signals(stop) if self.from_command_line else nullcontext():
                 report = reconcile(
                     older_than=timedelta(minutes=options["older_than"]),
                     cancel_unpaid=options["cancel_unpaid"],
                     dry_run=options["dry_run"],
                     workers=workers or default_workers(),
                     progress=self._progress,
+                    stop=stop.event,
                 )
-        except KeyboardInterrupt as exc:
+        except KeyboardInterrupt:
             self._end_progress()
             self._report(Report(dry_run=options["dry_run"], outcomes=self.handled), options)
             if not self.from_command_line:
                 raise
-            terminated = isinstance(exc, Terminated)
-            raise CommandError(
-                f"{'Terminated (SIGTERM)' if terminated else 'Interrupted'}: the payments in "
-                "progress were finished first; the others are left as they were for the next run.",
-                returncode=TERMINATED if terminated else INTERRUPTED,
-            ) from None
+            self._stopped(INTERRUPTED)
         except ReconcileBusy as exc:
             self.stderr.write(f"pi_reconcile: {exc}; nothing done.")
             if options["json"]:  # the one document --json promises: an empty report
@@ -168,6 +174,8 @@ class Command(BaseCommand):
             raise CommandError(f"The database could not be read: {exc}".strip()) from None
         self._end_progress()
         self._report(report, options)
+        if stop.signum is not None:
+            self._stopped(stop.signum + 128)
         if report.failed and fail_on_error:
             counts = report.counts
             not_tried = f" and {counts[NOT_TRIED]} not tried" if NOT_TRIED in counts else ""
@@ -175,6 +183,15 @@ class Command(BaseCommand):
                 f"{counts['failed']} payment(s) failed{not_tried}; see the output above.",
                 returncode=1,
             )
+
+    def _stopped(self, returncode: int) -> NoReturn:
+        """End a run stopped by a signal (its report printed) with status ``returncode``."""
+        reason = "Interrupted" if returncode == INTERRUPTED else "Terminated (SIGTERM)"
+        raise CommandError(
+            f"{reason}: the payments in progress were finished first; the others are left as "
+            "they were for the next run.",
+            returncode=returncode,
+        )
 
     def _progress(self, outcome: Outcome) -> None:
         self.handled.append(outcome)
