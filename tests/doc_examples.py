@@ -20,6 +20,21 @@ def run_example_test(page: str, tmp_path: Path) -> str:
     return run_user_tests(example, tmp_path / f"test_{Path(page).stem}_md.py")
 
 
+def user_environment(*paths: Path) -> dict[str, str]:
+    """The environment of a child run as a user's project would run: this suite's settings on
+    SQLite with the local-memory cache, ``paths`` then the repository importable."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "PYTEST_ADDOPTS"}
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=os.pathsep.join([*map(str, paths), str(ROOT)]),
+    )
+    return environment
+
+
 def run_user_tests(source: str, test_file: Path, *options: str) -> str:
     """Write ``source`` to ``test_file``, run it, and return pytest's output; fail if it fails.
 
@@ -28,12 +43,7 @@ def run_user_tests(source: str, test_file: Path, *options: str) -> str:
     (its cache is not emptied between tests, for one). ``options`` go to pytest.
     """
     test_file.write_text(source)
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL", "PYTEST_ADDOPTS"}
-    }
-    environment.update(DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT))
+    environment = user_environment()
     config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
     result = subprocess.run(
         [

@@ -3,13 +3,13 @@ pytest importable: the handle and the server must not need it."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 from ..child_process import ROOT
+from ..doc_examples import user_environment
 
 SECTION = "## With Django's test runner (`manage.py test`)"
 # Shadows the real pytest in the child: importing it is an error, as where it is not installed.
@@ -28,19 +28,10 @@ def test_the_django_runner_example_passes_without_pytest(tmp_path: Path) -> None
     (tmp_path / "test_pi_runner.py").write_text(runner_example())
     (tmp_path / "pytest").mkdir()
     (tmp_path / "pytest" / "__init__.py").write_text(NO_PYTEST)
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL"}
-    }
-    environment.update(
-        DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}"
-    )
-
     result = subprocess.run(
         [sys.executable, "-m", "django", "test", "test_pi_runner", "-v", "2"],
         cwd=tmp_path,
-        env=environment,
+        env=user_environment(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
