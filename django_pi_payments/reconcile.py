@@ -320,6 +320,8 @@ def reconcile(
     """
     options = Options(older_than=older_than, cancel_unpaid=cancel_unpaid, dry_run=dry_run)
     report = Report(dry_run=dry_run)
+    if stop is not None and stop.is_set():
+        return report
     with run_lock():
         for outcome in _run_pool(candidates(options), options, max(1, workers), stop):
             report.outcomes.append(outcome)
@@ -351,14 +353,21 @@ def _run_pool(
     def stopping() -> bool:
         return stop is not None and stop.is_set()
 
-    def results(done: Iterable[Future[Outcome]]) -> Iterator[Outcome]:
+    def unless_stopped(identifier: str, dto: PaymentDTO | None) -> Outcome | None:
+        """:func:`process` the payment, in a worker; ``None`` (not started) once stopped: a
+        payment waiting for a worker must not start after the stop."""
+        return None if stopping() else process(identifier, dto, options)
+
+    def results(done: Iterable[Future[Outcome | None]]) -> Iterator[Outcome]:
         nonlocal unreachable_in_a_row
         for future in done:
             outcome = future.result()
+            if outcome is None:
+                continue
             unreachable_in_a_row = unreachable_in_a_row + 1 if outcome.unreachable else 0
             yield outcome
 
-    def not_started(futures: set[Future[Outcome]]) -> set[Future[Outcome]]:
+    def not_started(futures: set[Future[Outcome | None]]) -> set[Future[Outcome | None]]:
         """Cancel the payments of ``futures`` not started yet; return those running."""
         return {future for future in futures if not future.cancel()}
 
@@ -369,16 +378,16 @@ def _run_pool(
         initializer=_share_connections,
         initargs=(opened,),
     )
-    pending: set[Future[Outcome]] = set()
+    pending: set[Future[Outcome | None]] = set()
     try:
         for identifier, dto in items:
             if stopping():
                 break
-            pending.add(pool.submit(process, identifier, dto, options))
+            pending.add(pool.submit(unless_stopped, identifier, dto))
             if len(pending) >= 2 * workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from results(done)
-                if unreachable_in_a_row >= STOP_AFTER_UNREACHABLE:
+                if unreachable_in_a_row >= STOP_AFTER_UNREACHABLE and not stopping():
                     if not pi_answers():
                         break
                     unreachable_in_a_row = 0

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -19,12 +21,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
 
+import django_pi_payments.reconcile as reconcile_module
 from django_pi_payments import signals
 from django_pi_payments.client import get_client
 from django_pi_payments.http import POOL_SIZE
 from django_pi_payments.management.commands.pi_reconcile import PROGRESS_THRESHOLD, Command
 from django_pi_payments.models import Payment, PaymentEvent, PaymentStatus
-from django_pi_payments.reconcile import STOP_AFTER_UNREACHABLE, pi_answers, reconcile, run_lock
+from django_pi_payments.reconcile import (
+    STOP_AFTER_UNREACHABLE,
+    Outcome,
+    pi_answers,
+    reconcile,
+    run_lock,
+)
 
 from ..child_process import ROOT
 from ..database_lock import database_down
@@ -558,9 +567,12 @@ except KeyboardInterrupt:
 """
 
 
-def start(sandbox, *argv: str, log: bool = False, script: str = CHILD) -> subprocess.Popen[str]:
+def start(
+    sandbox, *argv: str, log: bool = False, script: str = CHILD, ignore_sigint: bool = False
+) -> subprocess.Popen[str]:
     """The child (``script``); with ``log``, its stderr goes to its stdout, as in
-    ``>> file 2>&1``."""
+    ``>> file 2>&1``; with ``ignore_sigint``, it starts with SIGINT ignored, as a background job
+    of a script does."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -577,6 +589,9 @@ def start(sandbox, *argv: str, log: bool = False, script: str = CHILD) -> subpro
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if log else subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
 
 
@@ -664,6 +679,102 @@ def test_reconcile_called_from_a_script_survives_repeated_ctrl_c(flow, pi_sandbo
     done = completed_at_pi(pi_sandbox, paid)
     stored = dict(Payment.objects.values_list("identifier", "status"))
     assert done and {stored[i] for i in done} == {PaymentStatus.COMPLETED}
+
+
+def stubbed_run(
+    monkeypatch, stop: threading.Event, count: int, **outcome: Any
+) -> tuple[list[bool], list[int]]:
+    """Make :func:`reconcile` run ``count`` stub payments of 10 ms each with ``outcome``;
+    return the lists it fills: for each payment started, whether ``stop`` was set by then, and
+    one entry each time Pi is asked whether it answers."""
+    started: list[bool] = []
+    asked: list[int] = []
+    items = [(f"p{n}", None) for n in range(count)]
+    monkeypatch.setattr(reconcile_module, "candidates", lambda options: iter(items))
+
+    def process(identifier: str, dto: Any, options: Any) -> Outcome:
+        started.append(stop.is_set())
+        time.sleep(0.01)
+        return Outcome(identifier, **outcome)
+
+    monkeypatch.setattr(reconcile_module, "process", process)
+    monkeypatch.setattr(reconcile_module, "pi_answers", lambda: asked.append(1) or False)
+    return started, asked
+
+
+def stop_after(stop: threading.Event, reported: int) -> Callable[[Outcome], None]:
+    """A ``progress`` callback that sets ``stop`` once ``reported`` payments are reported."""
+    seen: list[Outcome] = []
+
+    def progress(outcome: Outcome) -> None:
+        seen.append(outcome)
+        if len(seen) == reported:
+            stop.set()
+
+    return progress
+
+
+def test_no_payment_starts_once_the_run_is_stopped(monkeypatch, db):
+    """The payments waiting for a worker are not started after the stop (set from elsewhere, as
+    a signal sets it, while the run waits for its workers): only those running finish."""
+    stop = threading.Event()
+    started, _asked = stubbed_run(monkeypatch, stop, 40, action="complete")
+    signal_soon = threading.Timer(0.035, stop.set)
+
+    signal_soon.start()
+    report = reconcile_module.reconcile(workers=2, stop=stop)
+    signal_soon.join()
+
+    assert started.count(True) == 0
+    assert len(report.outcomes) == len(started) < 40
+    assert all(outcome.action == "complete" for outcome in report.outcomes)  # none not_tried
+
+
+def test_a_stopped_run_does_not_ask_whether_pi_answers(monkeypatch, db):
+    stop = threading.Event()
+    _started, asked = stubbed_run(
+        monkeypatch, stop, 40, action="failed", error="pi_unavailable", unreachable=True
+    )
+
+    reconcile_module.reconcile(
+        workers=1, progress=stop_after(stop, STOP_AFTER_UNREACHABLE), stop=stop
+    )
+
+    assert asked == []
+
+
+def test_a_signal_while_pis_list_is_read_stops_the_run_at_once(flow, pi_sandbox):
+    flow.paid()
+    pi_sandbox.add_fault("incomplete_server_payments", hang=True, hang_seconds=5, count=None)
+    child = start(pi_sandbox, "--skip-checks", "--older-than", "0")
+    deadline = time.monotonic() + 30
+    while not pi_sandbox.calls("incomplete_server_payments") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    signalled = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+
+    assert child.returncode == 143, out + err
+    assert time.monotonic() - signalled < 3  # not after the read's timeouts and retries
+    assert err.strip().endswith("left as they were for the next run.")
+
+
+def test_a_ctrl_c_the_parent_ignores_stays_ignored(flow, pi_sandbox):
+    """A background job of a script starts with SIGINT ignored: a Ctrl-C in the script's
+    terminal is not the job's to act on."""
+    paid = [flow.for_new_shopper(f"shopper{n}").paid()[0] for n in range(4)]
+    pi_sandbox.set_config(latency_ms=200)
+    child = start(
+        pi_sandbox, "--skip-checks", "--older-than", "0", "--workers", "1", ignore_sigint=True
+    )
+    deadline = time.monotonic() + 60
+    while not completed_at_pi(pi_sandbox, paid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+
+    assert child.returncode == 0, out + err
+    assert completed_at_pi(pi_sandbox, paid) == paid
 
 
 def test_in_a_log_file_the_summary_comes_before_the_error_line(flow, pi_sandbox):

@@ -33,29 +33,49 @@ DEFAULT_WORKERS = 4
 
 
 class StopSignal:
-    """The signal handler of a run: the first Ctrl-C (SIGINT) or SIGTERM sets :attr:`event`, so
-    that the run starts no more payments, finishes those running and reports them; any more
-    signals change nothing. (By default SIGTERM would kill the run at once, half-way through
-    payments, unreported, and a KeyboardInterrupt can land anywhere, the report included.)"""
+    """The signal handler of a run: the first Ctrl-C (SIGINT) or SIGTERM stops it, and any more
+    signals change nothing (by default SIGTERM would kill the run at once, half-way through
+    payments, unreported).
+
+    Until the first payment is reported (:attr:`armed`), the first signal raises
+    ``KeyboardInterrupt``: it cuts short the reading of Pi's incomplete list (which may wait for
+    every timeout), and ``reconcile()`` lets the payments already running finish and reports
+    them. From then on it only sets :attr:`event`, so that it can never land in the middle of
+    the report: the run starts no more payments, finishes those running and reports them.
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
+        self.armed = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is None:
+        first = self.signum is None
+        if first:
             self.signum = signum
         self.event.set()
+        if first and not self.armed:
+            raise KeyboardInterrupt
+
+    @property
+    def returncode(self) -> int:
+        """The exit status of the stopped run: a shell's for the signal."""
+        return 128 + (self.signum or signal.SIGINT)
 
 
 @contextmanager
 def stopping_on_signals(handler: StopSignal) -> Iterator[None]:
     """Within, SIGINT and SIGTERM go to ``handler`` (in the main thread only: elsewhere Python
-    cannot install a handler, and the defaults stay)."""
+    cannot install a handler, and the defaults stay). A signal the parent process told it to
+    ignore (a background job's SIGINT) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum in STOP_SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
@@ -146,23 +166,28 @@ class Command(BaseCommand):
         self.show_progress = (
             self.stderr.isatty() and not options["json"] and options["verbosity"] > 0
         )
-        stop = StopSignal()
+        self.stop = StopSignal()
+        # The handlers stay until the report is printed: a later signal cannot cut it short.
+        with stopping_on_signals(self.stop) if self.from_command_line else nullcontext():
+            self._run(options, workers or default_workers(), fail_on_error)
+
+    def _run(self, options: dict[str, Any], workers: int, fail_on_error: bool) -> None:
+        stop = self.stop
         try:
-            with stopping_on_signals(stop) if self.from_command_line else nullcontext():
-                report = reconcile(
-                    older_than=timedelta(minutes=options["older_than"]),
-                    cancel_unpaid=options["cancel_unpaid"],
-                    dry_run=options["dry_run"],
-                    workers=workers or default_workers(),
-                    progress=self._progress,
-                    stop=stop.event,
-                )
+            report = reconcile(
+                older_than=timedelta(minutes=options["older_than"]),
+                cancel_unpaid=options["cancel_unpaid"],
+                dry_run=options["dry_run"],
+                workers=workers,
+                progress=self._progress,
+                stop=stop.event,
+            )
         except KeyboardInterrupt:
             self._end_progress()
             self._report(Report(dry_run=options["dry_run"], outcomes=self.handled), options)
             if not self.from_command_line:
                 raise
-            self._stopped(INTERRUPTED)
+            self._stopped(stop.returncode)
         except ReconcileBusy as exc:
             self.stderr.write(f"pi_reconcile: {exc}; nothing done.")
             if options["json"]:  # the one document --json promises: an empty report
@@ -175,7 +200,7 @@ class Command(BaseCommand):
         self._end_progress()
         self._report(report, options)
         if stop.signum is not None:
-            self._stopped(stop.signum + 128)
+            self._stopped(stop.returncode)
         if report.failed and fail_on_error:
             counts = report.counts
             not_tried = f" and {counts[NOT_TRIED]} not tried" if NOT_TRIED in counts else ""
@@ -194,6 +219,7 @@ class Command(BaseCommand):
         )
 
     def _progress(self, outcome: Outcome) -> None:
+        self.stop.armed = True  # a payment is reported: a signal no longer raises
         self.handled.append(outcome)
         if self.show_progress and len(self.handled) >= PROGRESS_THRESHOLD:
             self.stderr.write(f"\rreconciled {len(self.handled)} payments…", ending="")
