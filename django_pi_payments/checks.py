@@ -111,7 +111,7 @@ def check_settings(
         and not url_errors
         and is_loopback_host(parts.hostname or "")
         and not user.get("HORIZON_URL")
-        and _reads_horizon(user)
+        and pi_settings.reads_horizon
     ):
         messages.append(_sandbox_horizon_warning(base_url))
     messages.extend(_hook_errors(user))
@@ -215,12 +215,6 @@ def _url_errors(user: dict[str, Any]) -> list[CheckMessage]:
         )
         for name, flaw in flaws.items()
     ]
-
-
-def _reads_horizon(user: dict[str, Any]) -> bool:
-    """Whether the app reads Horizon: to verify payers' transactions, or to send payouts."""
-    verifies = user.get("VERIFY_TRANSACTIONS", pi_settings.VERIFY_TRANSACTIONS) is not False
-    return verifies or bool(user.get("WALLET_PRIVATE_SEED"))
 
 
 def _sandbox_horizon_warning(base_url: str) -> CheckMessage:

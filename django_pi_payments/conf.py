@@ -126,6 +126,12 @@ class PiSettings:
         return is_loopback_host((host or "").strip("[]").lower())
 
     @property
+    def reads_horizon(self) -> bool:
+        """Whether the app reads Horizon: to verify payers' transactions
+        (``VERIFY_TRANSACTIONS``), or to send payouts (a ``WALLET_PRIVATE_SEED``)."""
+        return bool(self.VERIFY_TRANSACTIONS or self.WALLET_PRIVATE_SEED)
+
+    @property
     def api_url(self) -> str:
         """The Platform API root including ``/v2``."""
         base: str = self.API_BASE_URL

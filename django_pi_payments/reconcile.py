@@ -437,7 +437,7 @@ def pi_answers() -> bool:
         return False
     except PiError:
         pass  # an answer, if not the expected one
-    if pi_settings.VERIFY_TRANSACTIONS or pi_settings.WALLET_PRIVATE_SEED:
+    if pi_settings.reads_horizon:
         return get_horizon_client().answers()
     return True
 
